@@ -1,0 +1,172 @@
+"""Reading and writing CodeFormer weights.
+
+Two formats: the official release (``.pth`` holding ``params_ema`` or ``params``, loaded with
+``torch.load(weights_only=True)`` so no code in the file ever runs), and the project's own
+``.safetensors`` whose header carries the :class:`CodeFormerConfig` as JSON. For official files
+the config is deduced from tensor shapes (spandrel's approach), so compact official-format
+checkpoints load too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import torch
+
+from ...errors import CheckpointFormatError
+from .config import OFFICIAL, CodeFormerConfig
+from .network import CodeFormer
+
+#: Keys whose presence identifies a CodeFormer state dict.
+IDENTIFYING_KEYS = ("position_emb", "quantize.embedding.weight", "feat_emb.weight", "idx_pred_layer.1.weight")
+CONFIG_METADATA_KEY = "likeness_config"
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], CodeFormerConfig | None]:
+    """Tensors of a CodeFormer file and, for safetensors, the config from its header.
+
+    Raises CheckpointFormatError naming the file and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointFormatError(f"{path}: file not found")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, truncated files: all unreadable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointFormatError(
+            f"{path}: not a readable PyTorch checkpoint ({first}); expected CodeFormer weights "
+            "such as the official codeformer.pth"
+        ) from None
+    if isinstance(obj, dict) and not _is_codeformer_dict(obj):
+        for key in ("params_ema", "params"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not _is_codeformer_dict(obj):
+        found = sorted(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointFormatError(
+            f"{path}: not a CodeFormer checkpoint; expected a dict with 'params_ema' or 'params' "
+            f"holding CodeFormer weights (found {found})"
+        )
+    return obj, None
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], CodeFormerConfig | None]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise CheckpointFormatError(f"{path}: not a readable safetensors file ({exc})") from None
+    if not _is_codeformer_dict(tensors):
+        raise CheckpointFormatError(f"{path}: safetensors file does not hold CodeFormer weights")
+    config = None
+    if CONFIG_METADATA_KEY in meta:
+        try:
+            config = CodeFormerConfig.from_json(meta[CONFIG_METADATA_KEY])
+        except (ValueError, TypeError) as exc:
+            raise CheckpointFormatError(f"{path}: invalid config in header ({exc})") from None
+    return tensors, config
+
+
+def _is_codeformer_dict(obj: dict) -> bool:
+    return all(isinstance(obj.get(k), torch.Tensor) for k in IDENTIFYING_KEYS)
+
+
+def deduce_config(state: dict[str, torch.Tensor]) -> CodeFormerConfig:
+    """Network config from tensor shapes and key counts of a CodeFormer state dict."""
+    codebook_size, codebook_dim = state["quantize.embedding.weight"].shape
+    latent_size, dim_embd = state["position_emb"].shape
+    latent_side = math.isqrt(latent_size)
+    nf = state["encoder.blocks.0.weight"].shape[0]
+    n_layers = len({m.group(1) for k in state if (m := re.match(r"ft_layers\.(\d+)\.", k))})
+    dim_mlp = state["ft_layers.0.linear1.weight"].shape[0]
+
+    n_blocks = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"encoder\.blocks\.(\d+)\.", k)))
+    # Blocks 1 .. n-6 are the per-level ones; the last five are res, attn, res, norm, conv.
+    levels: list[list[int]] = [[]]
+    attn_levels: set[int] = set()
+    for i in range(1, n_blocks - 5):
+        prefix = f"encoder.blocks.{i}."
+        if prefix + "conv1.weight" in state:
+            levels[-1].append(state[prefix + "conv1.weight"].shape[0])
+        elif prefix + "q.weight" in state:
+            attn_levels.add(len(levels) - 1)
+        elif prefix + "conv.weight" in state:
+            levels.append([])
+    img_size = latent_side * 2 ** (len(levels) - 1)
+    connect = sorted(int(m.group(1)) for k in state if (m := re.match(r"fuse_convs_dict\.(\d+)\.scale\.0\.weight$", k)))
+    return CodeFormerConfig(
+        img_size=img_size,
+        nf=nf,
+        ch_mult=tuple(level[-1] // nf for level in levels),
+        res_blocks=len(levels[0]),
+        attn_resolutions=tuple(sorted(img_size // 2**i for i in attn_levels)),
+        codebook_size=codebook_size,
+        codebook_dim=codebook_dim,
+        dim_embd=dim_embd,
+        # Not recoverable from shapes: the official model uses 64-wide heads.
+        n_head=max(1, dim_embd // 64),
+        n_layers=n_layers,
+        dim_mlp=dim_mlp,
+        connect_list=tuple(connect),
+        # Not recoverable from shapes either: 32 (official) when the widths allow it.
+        norm_groups=math.gcd(OFFICIAL.norm_groups, nf),
+    )
+
+
+def load_codeformer(path: str | Path, device: str | torch.device = "cpu") -> CodeFormer:
+    """Builds the network a checkpoint describes and loads its weights exactly (eval mode)."""
+    state, config = read_state_dict(path)
+    config = config or deduce_config(state)
+    net = CodeFormer(config)
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointFormatError(
+            f"{path}: CodeFormer weights do not fit the deduced architecture "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
+        )
+    net.load_state_dict({k: state[k].float() for k in expected}, strict=True)
+    return net.to(device).eval()
+
+
+def save_codeformer(net: CodeFormer, path: str | Path, *, half: bool = False, metadata: dict[str, str] | None = None) -> None:
+    """Writes ``net`` as safetensors with its config in the header, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
+    meta = {CONFIG_METADATA_KEY: net.config.to_json(), "arch": "codeformer", **(metadata or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+
+
+def identify_checkpoint(path: str | Path) -> str | None:
+    """``"codeformer"`` if the file holds CodeFormer weights, else None (never raises)."""
+    try:
+        read_state_dict(path)
+    except CheckpointFormatError:
+        return None
+    return "codeformer"
+
+
+def json_header(path: str | Path) -> dict:
+    """The metadata of a safetensors file (for the model card and ``likeness info``)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return {k: json.loads(v) if k == CONFIG_METADATA_KEY else v for k, v in meta.items()}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Creates .venv in the checkout with the `likeness` command. Idempotent; safe to re-run.
+# Usage: scripts/setup.sh [--test]   (--test adds pytest and the test extras)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [ ! -x .venv/bin/python ]; then
+    echo "likeness setup: creating .venv with $($PY --version)"
+    "$PY" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+extras="."
+[ "${1:-}" = "--test" ] && extras=".[test]"
+stamp=".venv/.likeness-installed$( [ "${1:-}" = "--test" ] && echo -test)"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "likeness setup: installing dependencies (torch comes from local disk where available)"
+    "${PIP[@]}" install -e "$extras"
+    # facexlib declares the GUI build of OpenCV; its real needs are listed in pyproject.toml.
+    "${PIP[@]}" install --no-deps "facexlib==0.3.0"
+    touch "$stamp"
+fi
+# Exactly one OpenCV: remove any GUI build another package may have pulled in.
+for dist in opencv-python opencv-contrib-python; do
+    if .venv/bin/python -m pip show -q "$dist" >/dev/null 2>&1; then
+        echo "likeness setup: removing $dist (its bundled Qt clashes with PySide6)"
+        "${PIP[@]}" uninstall -y "$dist"
+        "${PIP[@]}" install --force-reinstall --no-deps "opencv-python-headless>=4.9,<5"
+    fi
+done

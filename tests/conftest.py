@@ -1,0 +1,26 @@
+"""Shared fixtures: the ../shared data folder and a private Likeness home per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__import__("os").environ.get("LIKENESS_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with the reason when it is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data folder beside the checkout is missing)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets an empty LIKENESS_HOME so no test sees the user's installed models."""
+    home = tmp_path_factory.mktemp("likeness-home")
+    monkeypatch.setenv("LIKENESS_HOME", str(home))
+    return home
