@@ -10,21 +10,23 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# pip warns about index folders this workplace lists but lacks; the warnings are noise.
+pip_() { "${PIP[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 extras="."
 [ "${1:-}" = "--test" ] && extras=".[test]"
 stamp=".venv/.likeness-installed$( [ "${1:-}" = "--test" ] && echo -test)"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "likeness setup: installing dependencies (torch comes from local disk where available)"
-    "${PIP[@]}" install -e "$extras"
+    pip_ install -e "$extras"
     # facexlib declares the GUI build of OpenCV; its real needs are listed in pyproject.toml.
-    "${PIP[@]}" install --no-deps "facexlib==0.3.0"
+    pip_ install --no-deps "facexlib==0.3.0"
     touch "$stamp"
 fi
 # Exactly one OpenCV: remove any GUI build another package may have pulled in.
 for dist in opencv-python opencv-contrib-python; do
     if .venv/bin/python -m pip show -q "$dist" >/dev/null 2>&1; then
         echo "likeness setup: removing $dist (its bundled Qt clashes with PySide6)"
-        "${PIP[@]}" uninstall -y "$dist"
-        "${PIP[@]}" install --force-reinstall --no-deps "opencv-python-headless>=4.9,<5"
+        pip_ uninstall -y "$dist"
+        pip_ install --force-reinstall --no-deps "opencv-python-headless>=4.9,<5"
     fi
 done

@@ -1,0 +1,349 @@
+"""The engine's public API: plain requests in, results and progress out.
+
+The CLI and the GUI use nothing else. A :class:`Restorer` owns the loaded networks (restoration
+model, face detector, background upscaler) and runs one photo at a time:
+
+read → detect → align (FFHQ 512) → encode → decode at w → colour fix → upscale background →
+paste back → write (atomic; originals are never touched).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CancelledError, LikenessError, ModelMissingError, OutOfMemoryError
+from .models import ModelStore
+
+log = logging.getLogger(__name__)
+
+#: Restoration models tried, in order, when the request says ``model="auto"``.
+DEFAULT_MODELS = ("likeness-lite", "codeformer")
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to restore; one record shared by CLI flags, GUI controls and saved settings.
+
+    Attributes:
+        fidelity: w in [0, 1]: 0 = cleaner, more generated; 1 = closer to the original.
+        upscale: output size relative to the input (1, 2, 4...).
+        faces: indices (reading order, left to right) of the faces to restore; None = all.
+        only_center_face: restore only the face nearest the photo's centre.
+        aligned: the input is already a face aligned to the FFHQ template (any square size).
+        min_face: faces smaller than this (box side, input pixels) are left alone.
+        color_fix: match the restored face's colours to the input's (avoids colour shift).
+        background: "bicubic" or the name of an installed upscaler model.
+        detector: "auto", "cnn", "hog" or "retinaface".
+        jpeg_quality: quality of JPEG outputs.
+    """
+
+    fidelity: float = 0.5
+    upscale: int = 2
+    faces: tuple[int, ...] | None = None
+    only_center_face: bool = False
+    aligned: bool = False
+    min_face: int = 16
+    color_fix: bool = True
+    background: str = "bicubic"
+    detector: str = "auto"
+    jpeg_quality: int = 95
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fidelity <= 1.0:
+            raise LikenessError(f"fidelity w must be between 0 and 1, got {self.fidelity}")
+        if not 1 <= self.upscale <= 8:
+            raise LikenessError(f"upscale must be between 1 and 8, got {self.upscale}")
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """One photo to restore. ``output`` None = return the result without writing a file."""
+
+    input: Path
+    output: Path | None = None
+    options: RestoreOptions = field(default_factory=RestoreOptions)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress message: ``stage`` (read, detect, restore, paste, write), 0..1, text."""
+
+    stage: str
+    fraction: float
+    text: str = ""
+
+
+@dataclass
+class FaceResult:
+    """One detected face. ``restored`` is None for faces the user did not select."""
+
+    index: int
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray
+    affine: np.ndarray  # (2,3): input image → aligned 512 face
+    aligned: np.ndarray  # the aligned input face, uint8 RGB 512²
+    restored: np.ndarray | None = None  # restored face after colour fix, uint8 RGB 512²
+
+    @property
+    def selected(self) -> bool:
+        return self.restored is not None
+
+
+@dataclass
+class RestoreResult:
+    """The restored photo and what happened on the way."""
+
+    input: Path
+    output: Path | None
+    image: np.ndarray  # uint8 RGB, upscaled
+    faces: list[FaceResult]
+    model: str
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Restorer:
+    """Loads networks lazily and restores photos. Not thread-safe: use one per worker thread.
+
+    Args:
+        model: restoration model name from the store, or "auto" (bundled default, then the
+            official CodeFormer when installed).
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        store: where models are looked up (the user's store by default).
+    """
+
+    def __init__(self, model: str = "auto", device: str = "auto", store: ModelStore | None = None) -> None:
+        from .runtime.device import resolve_device
+
+        self.store = store or ModelStore()
+        self._requested_model = model
+        self._model_name: str | None = None
+        self.device = resolve_device(device)
+        self._face_restorer = None
+        self._detectors: dict[str, object] = {}
+        self._upscalers: dict[str, object] = {}
+
+    # -- models ---------------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        """The restoration model in use; ModelMissingError (with the fix) when none is installed.
+
+        Resolved at first use so that face detection works without any restoration model.
+        """
+        if self._model_name is None:
+            self._model_name = self._resolve_model(self._requested_model)
+        return self._model_name
+
+    def _resolve_model(self, name: str) -> str:
+        if name != "auto":
+            record = self.store.get(name)
+            if record.kind != "restoration":
+                raise LikenessError(f"model {name!r} is a {record.kind} model, not a face restoration model")
+            self.store.path(name)  # ModelMissingError with the install command when absent
+            return name
+        for candidate in DEFAULT_MODELS:
+            if self.store.is_installed(candidate):
+                return candidate
+        imported = [r.id for r in self.store.records() if r.kind == "restoration" and r.imported]
+        if imported:
+            return imported[0]
+        raise ModelMissingError(
+            "No face restoration model is installed. The bundled likeness-lite model is missing "
+            "from this installation; install the official CodeFormer (non-commercial licence) with "
+            "`likeness models install codeformer`, or import a checkpoint with "
+            "`likeness models import FILE`"
+        )
+
+    @property
+    def face_restorer(self):
+        """The restoration network on the device, loaded at first use."""
+        if self._face_restorer is None:
+            from .nets.codeformer import load_codeformer
+            from .runtime.face_restorer import FaceRestorer
+
+            path = self.store.path(self.model_name)
+            log.info("loading %s from %s on %s", self.model_name, path, self.device)
+            self._face_restorer = FaceRestorer(load_codeformer(path), self.device, self.model_name)
+        return self._face_restorer
+
+    def device_label(self) -> str:
+        from .runtime.device import describe_device
+
+        return describe_device(self.device)
+
+    def detector(self, name: str):
+        if name not in self._detectors:
+            from .faces.detect import make_detector
+
+            weights = None
+            if name in ("retinaface", "auto") and self.store.is_installed("retinaface-resnet50"):
+                weights = self.store.path("retinaface-resnet50")
+            self._detectors[name] = make_detector(name, retinaface_weights=weights)
+        return self._detectors[name]
+
+    def upscaler(self, name: str):
+        if name not in self._upscalers:
+            from .background import BicubicUpscaler, SpandrelUpscaler
+
+            if name == "bicubic":
+                self._upscalers[name] = BicubicUpscaler()
+            else:
+                record = self.store.get(name)
+                if record.kind != "upscaler":
+                    raise LikenessError(f"model {name!r} is a {record.kind} model, not a background upscaler")
+                self._upscalers[name] = SpandrelUpscaler(self.store.path(name), device=str(self.device))
+        return self._upscalers[name]
+
+    # -- faces ----------------------------------------------------------------------------
+    def find_faces(
+        self, rgb: np.ndarray, options: RestoreOptions, timings: dict[str, float] | None = None
+    ) -> list[FaceResult]:
+        """Detected faces in reading order, each with its 512² alignment (no restoration)."""
+        from .faces.align import estimate_affine, warp_face
+        from .runtime.face_restorer import ALIGNED_SIZE
+
+        start = time.perf_counter()
+        detected = self.detector(options.detector).detect(rgb, min_face=options.min_face)
+        aligned_at = time.perf_counter()
+        faces = []
+        for i, face in enumerate(detected):
+            affine = estimate_affine(face.landmarks, ALIGNED_SIZE)
+            faces.append(
+                FaceResult(i, tuple(face.box), face.score, face.landmarks, affine, warp_face(rgb, affine, ALIGNED_SIZE))
+            )
+        if timings is not None:
+            timings["detect"] = timings.get("detect", 0.0) + aligned_at - start
+            timings["align"] = timings.get("align", 0.0) + time.perf_counter() - aligned_at
+        return faces
+
+    def restore_faces(self, aligned: list[np.ndarray], w: float, color_fix: bool = True) -> list[np.ndarray]:
+        """Restores aligned 512² faces (uint8 RGB), falling back to the CPU on GPU out-of-memory."""
+        from .faces.color import match_color
+
+        try:
+            restored = self.face_restorer.restore(aligned, w)
+        except OutOfMemoryError:
+            if self.device.type == "cpu":
+                raise
+            log.warning("out of GPU memory: continuing on the CPU")
+            import torch
+
+            self.device = torch.device("cpu")
+            self._face_restorer = self.face_restorer.moved_to(self.device)
+            restored = self._face_restorer.restore(aligned, w)
+        if color_fix:
+            restored = [match_color(r, a) for r, a in zip(restored, aligned)]
+        return restored
+
+    # -- photos ---------------------------------------------------------------------------
+    def restore(
+        self,
+        request: RestoreRequest,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RestoreResult:
+        """Restores one photo; writes ``request.output`` atomically when given.
+
+        Raises LikenessError subclasses with one-line messages (bad file, no model, cancelled).
+        """
+        from .faces.detect import select_faces
+        from .faces.paste import paste_faces
+        from .imageio import read_image, restore_grayness, write_image
+
+        opts = request.options
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+        report = progress or (lambda p: None)
+
+        def check_cancel() -> None:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError(f"{request.input}: cancelled")
+
+        def timed(stage: str, start: float) -> float:
+            now = time.perf_counter()
+            timings[stage] = timings.get(stage, 0.0) + now - start
+            return now
+
+        t = time.perf_counter()
+        report(Progress("read", 0.0, f"Reading {request.input.name}"))
+        photo = read_image(request.input)
+        t = timed("read", t)
+        check_cancel()
+
+        if opts.aligned:
+            image, faces = self._restore_aligned(photo.rgb, opts, timings)
+        else:
+            report(Progress("detect", 0.05, "Finding faces"))
+            faces = self.find_faces(photo.rgb, opts, timings)
+            t = time.perf_counter()
+            chosen = select_faces(
+                faces, photo.rgb.shape, indices=opts.faces, only_center=opts.only_center_face, min_size=opts.min_face
+            )
+            if not faces:
+                warnings.append(f"{request.input.name}: no face found; the photo was only upscaled")
+            for n, face in enumerate(chosen):
+                check_cancel()
+                report(Progress("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}"))
+                face.restored = self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
+                t = timed("network", t)
+            check_cancel()
+            report(Progress("paste", 0.85, "Blending faces into the photo"))
+            background = self.upscaler(opts.background).upscale(photo.rgb, opts.upscale)
+            t = timed("upscale", t)
+            pasted = [(f.restored, _scale_affine(f.affine, opts.upscale)) for f in faces if f.selected]
+            image = paste_faces(background, pasted) if pasted else background
+            t = timed("paste", t)
+        image = restore_grayness(image, photo.is_gray)
+
+        output = None
+        if request.output is not None:
+            check_cancel()
+            report(Progress("write", 0.95, f"Writing {request.output.name}"))
+            write_image(request.output, image, like=photo, quality=opts.jpeg_quality)
+            output = request.output
+            timed("write", t)
+        report(Progress("done", 1.0, "Done"))
+        return RestoreResult(
+            request.input, output, image, faces, self.model_name, self.device_label(), timings, warnings
+        )
+
+    def _restore_aligned(self, rgb: np.ndarray, opts: RestoreOptions, timings: dict[str, float]):
+        """An already-aligned face: restore it whole, output at upscale × its own size."""
+        import cv2
+
+        from .runtime.face_restorer import ALIGNED_SIZE
+
+        t = time.perf_counter()
+        size = rgb.shape[:2]
+        face = rgb if size == (ALIGNED_SIZE, ALIGNED_SIZE) else cv2.resize(rgb, (ALIGNED_SIZE, ALIGNED_SIZE), interpolation=cv2.INTER_CUBIC)
+        restored = self.restore_faces([face], opts.fidelity, opts.color_fix)[0]
+        timings["network"] = time.perf_counter() - t
+        out_size = (size[1] * opts.upscale, size[0] * opts.upscale)
+        image = restored if out_size == (ALIGNED_SIZE, ALIGNED_SIZE) else cv2.resize(restored, out_size, interpolation=cv2.INTER_AREA if out_size[0] < ALIGNED_SIZE else cv2.INTER_CUBIC)
+        h, w = size
+        result = FaceResult(0, (0.0, 0.0, float(w), float(h)), 1.0, np.zeros((5, 2), np.float32), np.eye(2, 3), face, restored)
+        return image, [result]
+
+
+def _scale_affine(affine: np.ndarray, scale: float) -> np.ndarray:
+    """The image→face affine for the same image upscaled by ``scale``."""
+    out = np.array(affine, dtype=np.float64)
+    out[:, :2] /= scale
+    return out
+
+
+def with_options(request: RestoreRequest, **changes) -> RestoreRequest:
+    """A copy of ``request`` with some options changed (the GUI's controls use this)."""
+    return replace(request, options=replace(request.options, **changes))

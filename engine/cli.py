@@ -1,0 +1,246 @@
+"""``likeness``: the command line, mirroring what the GUI does.
+
+    likeness restore INPUT... [-o OUT] [--w 0.5] [--aligned] [--upscale 2] [--model NAME]
+                     [--device auto|cpu|cuda] [--faces 0,2] [--only-center-face]
+    likeness models list | install NAME | import FILE [--name NAME] | remove NAME
+    likeness info
+    likeness samples [-o OUT]      restore the sample photos, writing before/after images
+
+Errors are one line on stderr; the exit status is 0 when every photo was restored, 1 when some
+failed (the others are still written), 2 for a usage error or nothing to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import LikenessError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+OUTPUT_TAG = "_restored"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fail(message: str) -> None:
+    print(f"likeness: error: {message}", file=sys.stderr)
+
+
+def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(photo, folder it was given under) pairs, folders walked; plus problems found.
+
+    Files produced by an earlier run (``*_restored.*``) are skipped when walking folders.
+    """
+    found: list[tuple[Path, Path]] = []
+    problems: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            photos = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(OUTPUT_TAG)
+            )  # fmt: skip
+            if not photos:
+                problems.append(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            found += [(p, path) for p in photos]
+        elif path.is_file():
+            found.append((path, path.parent))
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return found, problems
+
+
+def output_path(photo: Path, root: Path, out_dir: Path | None) -> Path:
+    """``name_restored.ext`` beside the photo, or under ``out_dir`` mirroring walked folders."""
+    name = f"{photo.stem}{OUTPUT_TAG}{photo.suffix}"
+    if out_dir is None:
+        return photo.with_name(name)
+    return out_dir / photo.parent.relative_to(root) / name
+
+
+def _parse_faces(text: str) -> tuple[int, ...]:
+    try:
+        indices = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--faces takes comma-separated indices like 0,2; got {text!r}") from None
+    if not indices or min(indices) < 0:
+        raise argparse.ArgumentTypeError(f"--faces takes indices >= 0; got {text!r}")
+    return indices
+
+
+def _fidelity(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"--w must be between 0 and 1; got {text}")
+    return value
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .api import RestoreOptions, RestoreRequest, Restorer
+
+    photos, problems = collect_inputs(args.inputs)
+    for problem in problems:
+        _fail(problem)
+    if not photos:
+        _fail("nothing to restore")
+        return 2
+    options = RestoreOptions(
+        fidelity=args.w, upscale=args.upscale, faces=args.faces, only_center_face=args.only_center_face,
+        aligned=args.aligned, min_face=args.min_face, color_fix=not args.no_color_fix,
+        background=args.background, detector=args.detector,
+    )  # fmt: skip
+    restorer = Restorer(model=args.model, device=args.device)
+    restorer.model_name  # fail once, before the batch, when no model is installed
+    failed = len(problems)
+    bar = tqdm(photos, unit="photo", disable=len(photos) < 2 or args.quiet, file=sys.stderr)
+    for photo, root in bar:
+        out = output_path(photo, root, args.output)
+        bar.set_postfix_str(photo.name)
+        try:
+            result = restorer.restore(RestoreRequest(photo, out, options))
+        except LikenessError as err:
+            failed += 1
+            bar.clear()
+            _fail(str(err))
+            continue
+        for warning in result.warnings:
+            print(f"likeness: warning: {warning}", file=sys.stderr)
+        if not args.quiet:
+            restored = sum(f.selected for f in result.faces)
+            bar.write(f"{photo} -> {out}  ({restored} of {len(result.faces)} faces, {result.model} on {result.device})")
+    return 1 if failed else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import ModelStore
+
+    store = ModelStore()
+    if args.action == "list":
+        rows = [("NAME", "KIND", "STATE", "SIZE", "LICENCE")]
+        for r in store.records():
+            state = "installed" if store.is_installed(r.id) else ("bundled, missing" if r.bundled else "not installed")
+            size = f"{r.size / 1e6:.0f} MB" if r.size else "?"
+            licence = r.licence + ("  [non-commercial]" if r.non_commercial else "")
+            rows.append((r.id, r.kind, state, size, licence))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+        print(f"\nmodels folder: {store.root}")
+        return 0
+    if args.action == "install":
+        from tqdm import tqdm
+
+        record = store.get(args.name)
+        if record.non_commercial:
+            print(f"note: {record.id} is licensed for non-commercial use only ({record.licence}).", file=sys.stderr)
+        with tqdm(total=record.size, unit="B", unit_scale=True, desc=record.id, file=sys.stderr) as bar:
+            def progress(done: int, total: int | None) -> None:
+                bar.total = total or bar.total
+                bar.update(done - bar.n)
+
+            path = store.install(args.name, progress=progress, url=args.url)
+        print(f"installed {record.id} at {path}")
+        return 0
+    if args.action == "import":
+        record = store.import_file(args.file, name=args.name)
+        print(f"imported {args.file} as {record.id} ({record.kind}, {record.arch})")
+        return 0
+    if args.action == "remove":
+        store.remove(args.name)
+        print(f"removed {args.name}")
+        return 0
+    raise AssertionError(args.action)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import platform
+    from importlib import metadata
+
+    from .models import ModelStore
+    from .runtime.device import available_devices
+
+    print(f"Likeness {metadata.version('likeness')} on Python {platform.python_version()} ({platform.system()} {platform.machine()})")
+    for dist in ("torch", "torchvision", "onnxruntime", "opencv-python-headless", "dlib-bin", "facexlib", "spandrel", "PySide6-Essentials"):
+        try:
+            print(f"  {dist:24} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            print(f"  {dist:24} not installed")
+    print("devices:")
+    for device, label in available_devices():
+        print(f"  {device:8} {label}")
+    store = ModelStore()
+    installed = [r.id for r in store.records() if store.is_installed(r.id)]
+    print(f"installed models: {', '.join(installed) or 'none'}  ({store.root})")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from .samples import run_samples
+
+    return run_samples(args.output, model=args.model, device=args.device)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="likeness", description="Restore faces in old photos, keeping each person recognisable.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("restore", help="restore the faces in photos (files or folders)")
+    r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    r.add_argument("-o", "--output", type=Path, help="output folder (default: beside each photo, as NAME_restored.EXT)")
+    r.add_argument("--w", type=_fidelity, default=0.5, help="fidelity 0..1: 0 = cleaner, more generated; 1 = closer to the original (default 0.5)")
+    r.add_argument("--aligned", action="store_true", help="inputs are faces already aligned to the FFHQ template")
+    r.add_argument("--upscale", type=int, default=2, help="output size relative to the input (default 2)")
+    r.add_argument("--model", default="auto", help="restoration model name (see `likeness models list`)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--faces", type=_parse_faces, help="restore only these faces, numbered left to right from 0, e.g. 0,2")
+    r.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
+    r.add_argument("--min-face", type=int, default=16, help="ignore faces smaller than this many pixels (default 16)")
+    r.add_argument("--no-color-fix", action="store_true", help="keep the network's colours instead of the input's")
+    r.add_argument("--background", default="bicubic", help="bicubic, or an installed upscaler model for the background")
+    r.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"], help="face detector")
+    r.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    r.set_defaults(func=cmd_restore)
+
+    m = sub.add_parser("models", help="list, install or import models")
+    msub = m.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="every known model and whether it is installed")
+    inst = msub.add_parser("install", help="download a catalogued model (verified by sha256)")
+    inst.add_argument("name")
+    inst.add_argument("--url", help="download from this mirror instead of the official address")
+    imp = msub.add_parser("import", help="add a local weights file to the store")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--name", help="name to use (default: from the file name)")
+    rem = msub.add_parser("remove", help="delete an installed or imported model")
+    rem.add_argument("name")
+    m.set_defaults(func=cmd_models)
+
+    i = sub.add_parser("info", help="versions, devices and installed models")
+    i.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("samples", help="restore the sample photos and write before/after images")
+    s.add_argument("-o", "--output", type=Path, default=Path("out/samples"))
+    s.add_argument("--model", default="auto")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_samples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except LikenessError as err:
+        _fail(str(err))
+        return 1
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

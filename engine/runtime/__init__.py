@@ -1,0 +1,1 @@
+"""Where networks run: device choice, the torch face restorer, ONNX export."""
