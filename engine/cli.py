@@ -123,7 +123,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         for r in store.records():
             state = "installed" if store.is_installed(r.id) else ("bundled, missing" if r.bundled else "not installed")
             size = f"{r.size / 1e6:.0f} MB" if r.size else "?"
-            licence = r.licence + ("  [non-commercial]" if r.non_commercial else "")
+            licence = r.licence
+            if r.non_commercial and "non-commercial" not in licence.lower():
+                licence += "  [non-commercial]"
             rows.append((r.id, r.kind, state, size, licence))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:

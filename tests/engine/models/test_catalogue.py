@@ -1,0 +1,73 @@
+"""The packaged catalogue is complete, honest about licences, never bundles restricted weights."""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ModelMissingError
+from engine.models.catalogue import Kind, ModelRecord, load_catalogue
+from engine.models.store import BUNDLED_DIR, ModelStore
+
+RECORDS = list(load_catalogue().values())
+
+
+def test_lists_the_models_the_engine_needs() -> None:
+    assert list(load_catalogue()) == [
+        "likeness-lite",
+        "codeformer",
+        "retinaface-resnet50",
+        "parsenet",
+        "realesrgan-x2plus",
+        "realesrgan-x4plus",
+    ]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.id)
+def test_every_record_is_complete(record: ModelRecord) -> None:
+    assert record.licence and record.licence_url and record.licence_url.startswith("https://")
+    assert record.purpose.endswith(".") and len(record.purpose.split()) >= 6
+    assert record.kind in typing.get_args(Kind) and record.kind != "other"
+    assert record.arch
+    assert (record.scale is not None) == (record.kind == "upscaler")
+    if record.bundled:
+        assert record.url is None
+    else:
+        assert record.url and record.url.startswith("https://")
+        assert record.url.endswith("/" + record.file)
+        assert record.size and record.size > 1_000_000
+        assert record.sha256 and re.fullmatch(r"[0-9a-f]{64}", record.sha256)
+
+
+def test_codeformer_is_non_commercial_and_not_bundled() -> None:
+    codeformer = load_catalogue()["codeformer"]
+    assert codeformer.non_commercial and not codeformer.bundled
+    assert "non-commercial" in codeformer.licence
+    assert codeformer.url == (
+        "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth"
+    )
+
+
+def test_nothing_non_commercial_is_bundled() -> None:
+    assert not [r.id for r in RECORDS if r.bundled and r.non_commercial]
+
+
+def test_bundled_default_resolves_inside_the_application(tmp_path: Path) -> None:
+    assert BUNDLED_DIR.parts[-2:] == ("resources", "models")
+    assert (BUNDLED_DIR.parent.parent / "engine" / "models" / "catalogue.json").is_file()
+    store = ModelStore(tmp_path)
+    assert store.get("likeness-lite").bundled
+    expected = BUNDLED_DIR / "likeness-lite.safetensors"
+    if expected.is_file():
+        assert store.path("likeness-lite") == expected
+    else:  # not trained yet
+        with pytest.raises(ModelMissingError, match=re.escape(str(expected))):
+            store.path("likeness-lite")
+
+
+def test_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        load_catalogue()["codeformer"] = RECORDS[0]  # type: ignore[index]
