@@ -1,0 +1,31 @@
+"""Identity embeddings for losses and checks: dlib's face-recognition ResNet, differentiable in torch.
+
+The network and weights are dlib's (Davis E. King, dlib.net, Boost Software License; the
+trained model is public domain per the dlib-models README). Weights are read from the
+``face_recognition_models`` package's ``.dat`` by our own parser and cached as safetensors.
+"""
+
+from .chip import CHIP_SIZE, FFHQ_TEMPLATE_512, chip_from_aligned, chip_to_ffhq_affine
+from .dlib_format import DlibLayer, DlibNet, parse_dlib_dnn
+from .dlib_resnet import (
+    DlibFaceEmbedder,
+    descriptor_from_chip,
+    find_dlib_model,
+    load_dlib_embedder,
+    normalize_descriptor,
+)
+
+__all__ = [
+    "CHIP_SIZE",
+    "FFHQ_TEMPLATE_512",
+    "DlibFaceEmbedder",
+    "DlibLayer",
+    "DlibNet",
+    "chip_from_aligned",
+    "chip_to_ffhq_affine",
+    "descriptor_from_chip",
+    "find_dlib_model",
+    "load_dlib_embedder",
+    "normalize_descriptor",
+    "parse_dlib_dnn",
+]
