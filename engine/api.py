@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CancelledError, LikenessError, ModelMissingError, OutOfMemoryError
+from .faces.detect import DetectedFace
 from .models import ModelStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class RestoreOptions:
     faces: tuple[int, ...] | None = None
     only_center_face: bool = False
     aligned: bool = False
-    min_face: int = 16
+    min_face: int = 32
     color_fix: bool = True
     background: str = "bicubic"
     detector: str = "auto"
@@ -85,12 +86,14 @@ class FaceResult:
     """One detected face. ``restored`` is None for faces the user did not select."""
 
     index: int
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: np.ndarray
+    detection: DetectedFace  # box, score and 5 landmarks in input pixels
     affine: np.ndarray  # (2,3): input image → aligned 512 face
     aligned: np.ndarray  # the aligned input face, uint8 RGB 512²
     restored: np.ndarray | None = None  # restored face after colour fix, uint8 RGB 512²
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return self.detection.box
 
     @property
     def selected(self) -> bool:
@@ -134,6 +137,7 @@ class Restorer:
         self._face_restorer = None
         self._detectors: dict[str, object] = {}
         self._upscalers: dict[str, object] = {}
+        self._parser = None
 
     # -- models ---------------------------------------------------------------------------
     @property
@@ -220,9 +224,7 @@ class Restorer:
         faces = []
         for i, face in enumerate(detected):
             affine = estimate_affine(face.landmarks, ALIGNED_SIZE)
-            faces.append(
-                FaceResult(i, tuple(face.box), face.score, face.landmarks, affine, warp_face(rgb, affine, ALIGNED_SIZE))
-            )
+            faces.append(FaceResult(i, face, affine, warp_face(rgb, affine, ALIGNED_SIZE)))
         if timings is not None:
             timings["detect"] = timings.get("detect", 0.0) + aligned_at - start
             timings["align"] = timings.get("align", 0.0) + time.perf_counter() - aligned_at
@@ -247,6 +249,17 @@ class Restorer:
             restored = [match_color(r, a) for r, a in zip(restored, aligned)]
         return restored
 
+    def face_masks(self, restored: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Paste-back masks from the face parser when it is installed, else None (the feathered square)."""
+        if not self.store.is_installed("parsenet"):
+            return None
+        from .faces.parsing import FaceParser
+        from .faces.paste import face_mask
+
+        if self._parser is None:
+            self._parser = FaceParser(self.store.path("parsenet"), device=str(self.device))
+        return [face_mask(face.shape[0], self._parser.face_region(face)) for face in restored]
+
     # -- photos ---------------------------------------------------------------------------
     def restore(
         self,
@@ -258,9 +271,11 @@ class Restorer:
 
         Raises LikenessError subclasses with one-line messages (bad file, no model, cancelled).
         """
+        from .faces.align import rescale_affine
+        from .faces.color import restore_grayness
         from .faces.detect import select_faces
         from .faces.paste import paste_faces
-        from .imageio import read_image, restore_grayness, write_image
+        from .imageio import read_image, write_image
 
         opts = request.options
         timings: dict[str, float] = {}
@@ -289,21 +304,25 @@ class Restorer:
             faces = self.find_faces(photo.rgb, opts, timings)
             t = time.perf_counter()
             chosen = select_faces(
-                faces, photo.rgb.shape, indices=opts.faces, only_center=opts.only_center_face, min_size=opts.min_face
-            )
+                [f.detection for f in faces], photo.rgb.shape, indices=opts.faces,
+                only_center=opts.only_center_face, min_size=opts.min_face,
+            )  # fmt: skip
             if not faces:
                 warnings.append(f"{request.input.name}: no face found; the photo was only upscaled")
-            for n, face in enumerate(chosen):
+            for n, (index, _) in enumerate(chosen):
                 check_cancel()
                 report(Progress("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}"))
+                face = faces[index]
                 face.restored = self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
                 t = timed("network", t)
             check_cancel()
             report(Progress("paste", 0.85, "Blending faces into the photo"))
             background = self.upscaler(opts.background).upscale(photo.rgb, opts.upscale)
             t = timed("upscale", t)
-            pasted = [(f.restored, _scale_affine(f.affine, opts.upscale)) for f in faces if f.selected]
-            image = paste_faces(background, pasted) if pasted else background
+            selected = [f for f in faces if f.selected]
+            scale = (background.shape[1] / photo.rgb.shape[1], background.shape[0] / photo.rgb.shape[0])
+            pasted = [(f.restored, rescale_affine(f.affine, scale)) for f in selected]
+            image = paste_faces(background, pasted, masks=self.face_masks([f.restored for f in selected])) if pasted else background
             t = timed("paste", t)
         image = restore_grayness(image, photo.is_gray)
 
@@ -320,28 +339,19 @@ class Restorer:
         )
 
     def _restore_aligned(self, rgb: np.ndarray, opts: RestoreOptions, timings: dict[str, float]):
-        """An already-aligned face: restore it whole, output at upscale × its own size."""
-        import cv2
-
+        """An already-aligned face (any square size): restore it whole at upscale × its size."""
+        from .background import resize, scaled_size
+        from .faces.align import aligned_affine, warp_face
         from .runtime.face_restorer import ALIGNED_SIZE
 
         t = time.perf_counter()
-        size = rgb.shape[:2]
-        face = rgb if size == (ALIGNED_SIZE, ALIGNED_SIZE) else cv2.resize(rgb, (ALIGNED_SIZE, ALIGNED_SIZE), interpolation=cv2.INTER_CUBIC)
+        affine = aligned_affine(rgb.shape, ALIGNED_SIZE)
+        face = warp_face(rgb, affine, ALIGNED_SIZE)
         restored = self.restore_faces([face], opts.fidelity, opts.color_fix)[0]
         timings["network"] = time.perf_counter() - t
-        out_size = (size[1] * opts.upscale, size[0] * opts.upscale)
-        image = restored if out_size == (ALIGNED_SIZE, ALIGNED_SIZE) else cv2.resize(restored, out_size, interpolation=cv2.INTER_AREA if out_size[0] < ALIGNED_SIZE else cv2.INTER_CUBIC)
-        h, w = size
-        result = FaceResult(0, (0.0, 0.0, float(w), float(h)), 1.0, np.zeros((5, 2), np.float32), np.eye(2, 3), face, restored)
-        return image, [result]
-
-
-def _scale_affine(affine: np.ndarray, scale: float) -> np.ndarray:
-    """The image→face affine for the same image upscaled by ``scale``."""
-    out = np.array(affine, dtype=np.float64)
-    out[:, :2] /= scale
-    return out
+        h, w = rgb.shape[:2]
+        whole = DetectedFace((0.0, 0.0, float(w), float(h)), 1.0, np.zeros((5, 2), np.float32))
+        return resize(restored, scaled_size(rgb.shape, opts.upscale)), [FaceResult(0, whole, affine, face, restored)]
 
 
 def with_options(request: RestoreRequest, **changes) -> RestoreRequest:

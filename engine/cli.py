@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     r.add_argument("--faces", type=_parse_faces, help="restore only these faces, numbered left to right from 0, e.g. 0,2")
     r.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
-    r.add_argument("--min-face", type=int, default=16, help="ignore faces smaller than this many pixels (default 16)")
+    r.add_argument("--min-face", type=int, default=32, help="ignore faces smaller than this many pixels (default 32; smaller finds tinier faces, slower)")
     r.add_argument("--no-color-fix", action="store_true", help="keep the network's colours instead of the input's")
     r.add_argument("--background", default="bicubic", help="bicubic, or an installed upscaler model for the background")
     r.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"], help="face detector")

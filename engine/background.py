@@ -1,0 +1,157 @@
+"""Upscaling the whole photo before faces are pasted onto it.
+
+``BicubicUpscaler`` needs nothing; ``SpandrelUpscaler`` runs any RGB image model that spandrel
+loads (Real-ESRGAN x2/x4, SwinIR, ...) tile by tile, so a large photo fits in memory. Tiles
+overlap: each sees ``overlap`` px of context on every side and neighbours cross-fade linearly
+over that band, so even models whose receptive field exceeds the overlap leave no seams. Output
+is assembled one row of tiles at a time (only that strip is held in float).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import CheckpointFormatError, ModelMissingError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float], None]
+
+
+class Upscaler(Protocol):
+    """Resizes a uint8 RGB image by ``scale``; ``progress(fraction)`` may raise to cancel."""
+
+    name: str
+
+    def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray: ...
+
+
+def scaled_size(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
+    """(width, height) of an image of ``shape`` resized by ``scale`` (at least 1 px)."""
+    return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
+
+
+def resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic when enlarging, area averaging when shrinking (no aliasing)."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb.copy()
+    shrinking = size[0] < rgb.shape[1]
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+class BicubicUpscaler:
+    """Plain bicubic resize: instant, and what the photo looked like, only larger."""
+
+    name = "bicubic"
+
+    def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray:
+        out = resize(rgb, scaled_size(rgb.shape, scale))
+        if progress is not None:
+            progress(1.0)
+        return out
+
+
+class SpandrelUpscaler:
+    """Any RGB image-to-image model spandrel can load, run in overlapping tiles.
+
+    ``tile`` is the tile side in input pixels (None: the whole image at once); it must be at
+    least four times ``overlap``. A request that differs from the model's scale runs the model,
+    then resizes its output (x4 model, x2 asked: run x4, shrink by half).
+    """
+
+    def __init__(self, path: str | Path, device: str = "cpu", tile: int | None = 512, overlap: int = 32) -> None:
+        import spandrel
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelMissingError(f"{path}: upscaler model not found")
+        if tile is not None and tile < 4 * overlap:
+            raise ValueError(f"tile ({tile}) must be at least 4 x overlap ({overlap})")
+        try:
+            descriptor = spandrel.ModelLoader(device).load_from_file(path)
+        except (spandrel.UnsupportedModelError, ValueError, RuntimeError, OSError, pickle.UnpicklingError) as exc:
+            raise CheckpointFormatError(f"{path}: not an upscaler model this program can load ({exc})") from None
+        if not isinstance(descriptor, spandrel.ImageModelDescriptor) or (
+                descriptor.input_channels, descriptor.output_channels) != (3, 3):
+            raise CheckpointFormatError(f"{path}: not an RGB image-to-image model")
+        self._torch = torch
+        self._device = torch.device(device)
+        self._dtype = torch.float16 if self._device.type == "cuda" and descriptor.supports_half else torch.float32
+        self.model = descriptor.to(self._dtype).eval()
+        self.model_scale: int = descriptor.scale
+        self.name = f"{descriptor.architecture.name} x{descriptor.scale}"
+        self.tile, self.overlap = tile, overlap
+
+    def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray:
+        out = self.run_model(rgb, progress)
+        size = scaled_size(rgb.shape, scale)
+        if (out.shape[1], out.shape[0]) != size:
+            log.debug("%s: resizing its x%d output to x%g", self.name, self.model_scale, scale)
+            out = resize(out, size)
+        return out
+
+    def run_model(self, rgb: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """The model's own output (scale ``model_scale``), tile by tile, uint8 RGB."""
+        height, width = rgb.shape[:2]
+        s, ov = self.model_scale, self.overlap
+        rows = _spans(height, self.tile)
+        cols = _spans(width, self.tile)
+        out = np.empty((height * s, width * s, 3), np.uint8)
+        carry: np.ndarray | None = None  # weighted rows of the previous strip that overlap this one
+        done, total = 0, len(rows) * len(cols)
+        for r, (y0, y1) in enumerate(rows):
+            ey0, ey1 = max(y0 - ov, 0) if r else 0, min(y1 + ov, height) if r < len(rows) - 1 else height
+            strip = np.zeros(((ey1 - ey0) * s, width * s, 3), np.float32)
+            wy = _ramp(ey0, ey1, s, y0 if r else None, y1 if r < len(rows) - 1 else None, ov)
+            for c, (x0, x1) in enumerate(cols):
+                ex0, ex1 = max(x0 - ov, 0) if c else 0, min(x1 + ov, width) if c < len(cols) - 1 else width
+                wx = _ramp(ex0, ex1, s, x0 if c else None, x1 if c < len(cols) - 1 else None, ov)
+                tile = self._infer(rgb[ey0:ey1, ex0:ex1])
+                strip[:, ex0 * s:ex1 * s] += tile * (wy[:, None, None] * wx[None, :, None])
+                done += 1
+                if progress is not None:
+                    progress(done / total)
+            if carry is not None:
+                strip[:carry.shape[0]] += carry
+            # Rows below the next strip's reach are final; the rest waits for the next strip.
+            final_end = (y1 - ov if r < len(rows) - 1 else height) - ey0
+            out[ey0 * s:(ey0 + final_end) * s] = np.clip(np.rint(strip[:final_end * s]), 0, 255).astype(np.uint8)
+            carry = strip[final_end * s:]
+        return out
+
+    def _infer(self, patch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        x = torch.from_numpy(np.ascontiguousarray(patch)).to(self._device).permute(2, 0, 1)[None]
+        x = x.to(self._dtype) / 255.0
+        with torch.inference_mode():
+            y = self.model(x)[0].permute(1, 2, 0).float() * 255.0
+        return y.cpu().numpy()
+
+
+def _spans(length: int, tile: int | None) -> list[tuple[int, int]]:
+    """Tile cores: ``length`` split into equal parts no longer than ``tile``."""
+    count = 1 if tile is None else max(1, math.ceil(length / tile))
+    edges = [round(i * length / count) for i in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _ramp(start: int, end: int, scale: int, core_start: int | None, core_end: int | None, overlap: int) -> np.ndarray:
+    """Per-output-pixel weights of a tile spanning input [start, end): 1 in its core, falling
+    linearly to 0 across the 2*overlap band around each core edge that has a neighbour, so two
+    neighbours' weights sum to 1 everywhere they overlap."""
+    centres = (np.arange((end - start) * scale, dtype=np.float32) + 0.5) / scale + start
+    weight = np.ones_like(centres)
+    if core_start is not None:
+        weight = np.minimum(weight, np.clip((centres - (core_start - overlap)) / (2 * overlap), 0, 1))
+    if core_end is not None:
+        weight = np.minimum(weight, np.clip((core_end + overlap - centres) / (2 * overlap), 0, 1))
+    return weight

@@ -1,0 +1,142 @@
+"""Restorer: face selection, untouched exclusions, grayscale, cancel, progress, metadata."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.api import RestoreOptions, RestoreRequest, Restorer
+from engine.errors import CancelledError, LikenessError, NoFaceFoundError
+from engine.models import ModelStore
+from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def restorer(tmp_path_factory) -> Restorer:
+    """A tiny random network imported into a private store; the fast HOG detector."""
+    root = tmp_path_factory.mktemp("store")
+    torch.manual_seed(0)
+    save_codeformer(CodeFormer(TINY), root / "tiny.safetensors")
+    store = ModelStore(root / "models")
+    store.import_file(root / "tiny.safetensors", name="tiny")
+    return Restorer(model="tiny", device="cpu", store=store)
+
+
+@pytest.fixture(scope="module")
+def group_photo(tmp_path_factory):
+    src = shared_path("data", "real_world", "whole_photos", "00.jpg")
+    dst = tmp_path_factory.mktemp("photos") / "group.jpg"
+    shutil.copy(src, dst)
+    return dst
+
+
+def hog(**kw) -> RestoreOptions:
+    return RestoreOptions(detector="hog", **kw)
+
+
+def test_selected_faces_only_are_restored_and_excluded_faces_stay_untouched(restorer, group_photo):
+    everything = restorer.restore(RestoreRequest(group_photo, options=hog(color_fix=False)))
+    assert len(everything.faces) == 4 and all(f.selected for f in everything.faces)
+    some = restorer.restore(RestoreRequest(group_photo, options=hog(faces=(0, 2), color_fix=False)))
+    assert [f.selected for f in some.faces] == [True, False, True, False]
+    plain = restorer.restore(RestoreRequest(group_photo, options=hog(faces=(0,), color_fix=False)))
+    bicubic = restorer.upscaler("bicubic").upscale(np.asarray(Image.open(group_photo).convert("RGB")), 2)
+    for face in some.faces:
+        x0, y0, x1, y1 = (int(v * 2) for v in face.box)
+        inside = (slice(y0, y1), slice(x0, x1))
+        diff_some = np.abs(some.image[inside].astype(int) - bicubic[inside]).mean()
+        if face.selected:
+            assert diff_some > 5, "a selected face must be replaced by network output"
+        else:
+            assert diff_some < 0.5, "an excluded face must stay as the upscaled original"
+    assert plain.faces[0].selected and not plain.faces[3].selected
+
+
+def test_face_index_out_of_range_is_a_clear_error(restorer, group_photo):
+    with pytest.raises(NoFaceFoundError, match="face number 7"):
+        restorer.restore(RestoreRequest(group_photo, options=hog(faces=(7,))))
+
+
+def test_only_center_face(restorer, group_photo):
+    result = restorer.restore(RestoreRequest(group_photo, options=hog(only_center_face=True)))
+    chosen = [f for f in result.faces if f.selected]
+    assert len(chosen) == 1
+    cx = result.image.shape[1] / 4
+    assert chosen[0].index in (1, 2) and abs((chosen[0].box[0] + chosen[0].box[2]) / 2 - cx) < cx / 2
+
+
+def test_output_written_with_exif_kept_and_original_untouched(restorer, group_photo, tmp_path):
+    photo = tmp_path / "dated.jpg"
+    exif = Image.Exif()
+    exif[0x0132] = "1987:06:05 04:03:02"  # DateTime
+    exif[0x0112] = 1
+    Image.open(group_photo).save(photo, exif=exif.tobytes(), quality=92)
+    original = photo.read_bytes()
+    out = tmp_path / "out" / "dated_restored.jpg"
+    out.parent.mkdir()
+    restorer.restore(RestoreRequest(photo, out, hog(upscale=1)))
+    assert photo.read_bytes() == original
+    with Image.open(out) as im:
+        assert im.size == Image.open(photo).size
+        assert im.getexif().get(0x0132) == "1987:06:05 04:03:02"
+
+
+def test_grayscale_photo_stays_grayscale(restorer, group_photo, tmp_path):
+    gray = tmp_path / "gray.png"
+    Image.open(group_photo).convert("L").save(gray)
+    out = tmp_path / "gray_restored.png"
+    result = restorer.restore(RestoreRequest(gray, out, hog()))
+    assert np.array_equal(result.image[..., 0], result.image[..., 1])
+    assert Image.open(out).mode == "L"
+
+
+def test_refuses_to_overwrite_the_original(restorer, group_photo, tmp_path):
+    photo = tmp_path / "p.jpg"
+    shutil.copy(group_photo, photo)
+    before = photo.read_bytes()
+    with pytest.raises(LikenessError):
+        restorer.restore(RestoreRequest(photo, photo, hog()))
+    assert photo.read_bytes() == before
+
+
+def test_cancel_stops_before_the_next_face_and_writes_nothing(restorer, group_photo, tmp_path):
+    cancel = threading.Event()
+    stages = []
+
+    def progress(p):
+        stages.append(p)
+        if p.stage == "restore":
+            cancel.set()  # the user presses cancel while the first face runs
+
+    out = tmp_path / "never.jpg"
+    with pytest.raises(CancelledError):
+        restorer.restore(RestoreRequest(group_photo, out, hog()), progress=progress, cancel=cancel)
+    assert not out.exists()
+    assert sum(p.stage == "restore" for p in stages) == 1
+
+
+def test_progress_is_monotonic_and_ends_at_one(restorer, group_photo):
+    seen = []
+    restorer.restore(RestoreRequest(group_photo, options=hog()), progress=seen.append)
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {"read", "detect", "restore", "paste", "done"} <= {p.stage for p in seen}
+
+
+def test_aligned_input_keeps_its_size_times_upscale(restorer, tmp_path):
+    face = shared_path("data", "real_world", "cropped_faces", "0143.png")
+    small = tmp_path / "small.png"
+    Image.open(face).resize((128, 128)).save(small)
+    result = restorer.restore(RestoreRequest(small, options=RestoreOptions(aligned=True, upscale=2)))
+    assert result.image.shape == (256, 256, 3) and len(result.faces) == 1
+
+
+def test_fidelity_out_of_range_is_rejected():
+    with pytest.raises(LikenessError, match="between 0 and 1"):
+        RestoreOptions(fidelity=1.2)

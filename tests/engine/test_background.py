@@ -1,0 +1,87 @@
+"""Background upscaling: bicubic, and spandrel models run in seamless tiles."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from spandrel.architectures.Compact import Compact
+
+from engine.background import BicubicUpscaler, SpandrelUpscaler, scaled_size
+from engine.errors import CheckpointFormatError, ModelMissingError
+
+
+def photo(height: int = 150, width: int = 210) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (height // 6, width // 6, 3), dtype=np.uint8)
+    noise = rng.integers(-20, 21, (height, width, 3))
+    base = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).astype(int)
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def tiny_model(tmp_path, *, scale: int, num_conv: int, seed: int = 0):
+    """A randomly initialised Real-ESRGAN-compact (SRVGGNet) file, as a user would install."""
+    torch.manual_seed(seed)
+    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=num_conv, upscale=scale)
+    path = tmp_path / f"compact_x{scale}_{num_conv}.pth"
+    torch.save({"params": net.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize("scale", [2.0, 1.5, 1.0, 0.5])
+def test_bicubic_sizes(scale):
+    image = photo()
+    out = BicubicUpscaler().upscale(image, scale)
+    assert (out.shape[1], out.shape[0]) == scaled_size(image.shape, scale)
+    assert out.dtype == np.uint8
+
+
+def test_tiled_equals_untiled_when_the_overlap_covers_the_receptive_field(tmp_path):
+    model = tiny_model(tmp_path, scale=2, num_conv=2)  # receptive field 9 px: inside a 16 px overlap
+    image = photo()
+    whole = SpandrelUpscaler(model, tile=None).run_model(image)
+    tiled = SpandrelUpscaler(model, tile=64, overlap=16).run_model(image)
+    assert whole.shape == (300, 420, 3)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
+
+
+def test_tiles_cross_fade_when_the_receptive_field_is_larger(tmp_path):
+    """A model that sees further than the overlap still leaves no visible tile seam."""
+    model = tiny_model(tmp_path, scale=4, num_conv=16, seed=1)  # receptive field 37 px > 8
+    image = photo()
+    whole = SpandrelUpscaler(model, tile=None).run_model(image)
+    tiled = SpandrelUpscaler(model, tile=48, overlap=8).run_model(image)
+    diff = np.abs(whole.astype(int) - tiled)
+    assert diff.max() <= 3 and diff.mean() < 0.2
+
+
+def test_scale_mismatch_runs_the_model_then_resizes(tmp_path):
+    upscaler = SpandrelUpscaler(tiny_model(tmp_path, scale=4, num_conv=2))
+    assert upscaler.model_scale == 4 and "x4" in upscaler.name
+    image = photo(90, 120)
+    assert upscaler.upscale(image, 2).shape == (180, 240, 3)
+    assert upscaler.upscale(image, 5).shape == (450, 600, 3)
+    assert upscaler.upscale(image, 4).shape == (360, 480, 3)
+
+
+def test_progress_reports_each_tile(tmp_path):
+    seen: list[float] = []
+    SpandrelUpscaler(tiny_model(tmp_path, scale=2, num_conv=2), tile=64, overlap=16).upscale(
+        photo(), 2, progress=seen.append)
+    assert len(seen) == 3 * 4 and seen == sorted(seen) and seen[-1] == 1.0
+
+
+def test_bad_model_files(tmp_path):
+    with pytest.raises(ModelMissingError):
+        SpandrelUpscaler(tmp_path / "missing.pth")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(CheckpointFormatError):
+        SpandrelUpscaler(junk)
+    unknown = tmp_path / "unknown.pth"
+    torch.save({"some.weight": torch.zeros(3, 3)}, unknown)
+    with pytest.raises(CheckpointFormatError):
+        SpandrelUpscaler(unknown)
+    with pytest.raises(ValueError, match="overlap"):
+        SpandrelUpscaler(tiny_model(tmp_path, scale=2, num_conv=2), tile=60, overlap=16)
