@@ -75,7 +75,7 @@ def run_samples(out_dir: Path, model: str = "auto", device: str = "auto") -> int
             before = read_image(photo).rgb
             panel_path = out_dir / f"{photo.stem}_before_after.png"
             write_image(panel_path, before_after(before, after, label))
-            print(f"{photo.name}: {len(faces)} faces -> {panel_path}")
+            print(f"{photo.name}: {len(faces)} face{'' if len(faces) == 1 else 's'} -> {panel_path}")
         except LikenessError as err:
             print(f"likeness: error: {err}", file=sys.stderr)
     print(f"before/after images are in {out_dir.resolve()}")

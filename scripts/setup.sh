@@ -12,9 +12,10 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # pip warns about index folders this workplace lists but lacks; the warnings are noise.
 pip_() { "${PIP[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
-extras="."
-[ "${1:-}" = "--test" ] && extras=".[test]"
-stamp=".venv/.likeness-installed$( [ "${1:-}" = "--test" ] && echo -test)"
+extras="." stamp=".venv/.likeness-installed"
+if [ "${1:-}" = "--test" ]; then
+    extras=".[test]" stamp=".venv/.likeness-installed-test"
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "likeness setup: installing dependencies (torch comes from local disk where available)"
     pip_ install -e "$extras"
