@@ -194,7 +194,7 @@ class Restorer:
             weights = None
             if name in ("retinaface", "auto") and self.store.is_installed("retinaface-resnet50"):
                 weights = self.store.path("retinaface-resnet50")
-            self._detectors[name] = make_detector(name, retinaface_weights=weights)
+            self._detectors[name] = make_detector(name, retinaface_weights=weights, device=str(self.device))
         return self._detectors[name]
 
     def upscaler(self, name: str):
@@ -291,6 +291,7 @@ class Restorer:
             timings[stage] = timings.get(stage, 0.0) + now - start
             return now
 
+        device_before = self.device
         t = time.perf_counter()
         report(Progress("read", 0.0, f"Reading {request.input.name}"))
         photo = read_image(request.input)
@@ -317,7 +318,9 @@ class Restorer:
                 t = timed("network", t)
             check_cancel()
             report(Progress("paste", 0.85, "Blending faces into the photo"))
-            background = self.upscaler(opts.background).upscale(photo.rgb, opts.upscale)
+            background = self.upscaler(opts.background).upscale(
+                photo.rgb, opts.upscale, progress=lambda fraction: check_cancel()
+            )
             t = timed("upscale", t)
             selected = [f for f in faces if f.selected]
             scale = (background.shape[1] / photo.rgb.shape[1], background.shape[0] / photo.rgb.shape[0])
@@ -325,6 +328,8 @@ class Restorer:
             image = paste_faces(background, pasted, masks=self.face_masks([f.restored for f in selected])) if pasted else background
             t = timed("paste", t)
         image = restore_grayness(image, photo.is_gray)
+        if self.device != device_before:
+            warnings.append(f"{device_before} ran out of memory: restoration continues on the CPU")
 
         output = None
         if request.output is not None:

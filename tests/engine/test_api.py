@@ -140,3 +140,29 @@ def test_aligned_input_keeps_its_size_times_upscale(restorer, tmp_path):
 def test_fidelity_out_of_range_is_rejected():
     with pytest.raises(LikenessError, match="between 0 and 1"):
         RestoreOptions(fidelity=1.2)
+
+
+def test_gpu_out_of_memory_falls_back_to_the_cpu_with_a_notice(restorer, group_photo, monkeypatch):
+    """Simulated: a restorer on 'cuda' whose network raises OutOfMemoryError on first use."""
+    from engine.errors import OutOfMemoryError
+
+    cpu_restorer = restorer.face_restorer
+
+    class ExhaustedGpu:
+        name = "tiny"
+
+        def restore(self, faces, w):
+            raise OutOfMemoryError("cuda ran out of memory running tiny")
+
+        def moved_to(self, device):
+            assert device.type == "cpu"
+            return cpu_restorer
+
+    fresh = Restorer(model="tiny", device="cpu", store=restorer.store)
+    fresh._face_restorer = ExhaustedGpu()
+    monkeypatch.setattr(fresh, "device", torch.device("cuda"))
+    monkeypatch.setattr(fresh, "device_label", lambda: "test")
+    result = fresh.restore(RestoreRequest(group_photo, options=hog(faces=(0,))))
+    assert result.faces[0].selected
+    assert fresh.device.type == "cpu"
+    assert any("out of memory" in w for w in result.warnings)
