@@ -249,6 +249,17 @@ class Restorer:
             restored = [match_color(r, a) for r, a in zip(restored, aligned)]
         return restored
 
+    def encode_face(self, aligned: np.ndarray):
+        """Encoder pass for one aligned face, kept by callers so a fidelity change is decode-only."""
+        return self.face_restorer.encode([aligned])
+
+    def decode_face(self, encoded, aligned: np.ndarray, w: float, color_fix: bool = True) -> np.ndarray:
+        """The restored face at fidelity ``w`` from ``encode_face``'s result (the GUI's live preview)."""
+        from .faces.color import match_color
+
+        restored = self.face_restorer.decode(encoded, w)[0]
+        return match_color(restored, aligned) if color_fix else restored
+
     def face_masks(self, restored: list[np.ndarray]) -> list[np.ndarray] | None:
         """Paste-back masks from the face parser when it is installed, else None (the feathered square)."""
         if not self.store.is_installed("parsenet"):

@@ -166,3 +166,12 @@ def test_gpu_out_of_memory_falls_back_to_the_cpu_with_a_notice(restorer, group_p
     assert result.faces[0].selected
     assert fresh.device.type == "cpu"
     assert any("out of memory" in w for w in result.warnings)
+
+
+def test_cached_encode_gives_the_same_face_as_a_full_restore_at_any_w(restorer, group_photo):
+    face = restorer.find_faces(np.asarray(Image.open(group_photo).convert("RGB")), hog())[1]
+    encoded = restorer.encode_face(face.aligned)
+    previews = {w: restorer.decode_face(encoded, face.aligned, w) for w in (0.0, 0.5, 1.0)}
+    for w, preview in previews.items():
+        assert np.array_equal(preview, restorer.restore_faces([face.aligned], w)[0])
+    assert not np.array_equal(previews[0.0], previews[1.0])
