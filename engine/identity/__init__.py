@@ -5,7 +5,7 @@ trained model is public domain per the dlib-models README). Weights are read fro
 ``face_recognition_models`` package's ``.dat`` by our own parser and cached as safetensors.
 """
 
-from .chip import CHIP_SIZE, FFHQ_TEMPLATE_512, chip_from_aligned, chip_to_ffhq_affine
+from .chip import CHIP_SIZE, chip_from_aligned, chip_to_ffhq_affine
 from .dlib_format import DlibLayer, DlibNet, parse_dlib_dnn
 from .dlib_resnet import (
     DlibFaceEmbedder,
@@ -17,7 +17,6 @@ from .dlib_resnet import (
 
 __all__ = [
     "CHIP_SIZE",
-    "FFHQ_TEMPLATE_512",
     "DlibFaceEmbedder",
     "DlibLayer",
     "DlibNet",

@@ -18,13 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..faces.align import FFHQ_SIZE, FFHQ_TEMPLATE_512
+
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
-FFHQ_SIZE = 512
-FFHQ_TEMPLATE_512 = np.array(
-    [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118]]
-)
-"""Left eye centre, right eye centre, nose tip, mouth left, mouth right (image left/right)."""
 
 # dlib's mean face, points 17..67 of the 68-point layout, in a unit box.
 _MEAN_FACE_X = np.array([
@@ -76,7 +73,7 @@ def chip_to_ffhq_affine(size: int = CHIP_SIZE, padding: float = CHIP_PADDING) ->
     dlib maps chip pixel u to template coordinate ``size/2 + (u - (size-1)/2) * size/(size-1)``
     (corner pixels onto the box corners), and the template onto the face by the similarity.
     """
-    sim = similarity_lstsq(dlib_template_5(size, padding), FFHQ_TEMPLATE_512)
+    sim = similarity_lstsq(dlib_template_5(size, padding), FFHQ_TEMPLATE_512.astype(np.float64))
     k = size / (size - 1)
     stretch = np.array([[k, 0, size / 2 - (size - 1) / 2 * k], [0, k, size / 2 - (size - 1) / 2 * k], [0, 0, 1]])
     return sim @ stretch
