@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 #: Restoration models tried, in order, when the request says ``model="auto"``.
 DEFAULT_MODELS = ("likeness-lite", "codeformer")
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,18 @@ class Restorer:
             official CodeFormer when installed).
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
         store: where models are looked up (the user's store by default).
+        backend: "torch", "onnx" (ONNX Runtime, CPU only) or "auto" (ONNX Runtime on the CPU,
+            where it is about 40 % faster, torch on GPUs).
     """
 
-    def __init__(self, model: str = "auto", device: str = "auto", store: ModelStore | None = None) -> None:
+    def __init__(
+        self, model: str = "auto", device: str = "auto", store: ModelStore | None = None, backend: str = "auto"
+    ) -> None:
         from .runtime.device import resolve_device
 
+        if backend not in BACKENDS:
+            raise LikenessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
         self.store = store or ModelStore()
         self._requested_model = model
         self._model_name: str | None = None
@@ -178,9 +186,28 @@ class Restorer:
             from .runtime.face_restorer import FaceRestorer
 
             path = self.store.path(self.model_name)
-            log.info("loading %s from %s on %s", self.model_name, path, self.device)
-            self._face_restorer = FaceRestorer(load_codeformer(path), self.device, self.model_name)
+            use_onnx = self.backend == "onnx" or (self.backend == "auto" and self.device.type == "cpu")
+            if use_onnx and self.device.type != "cpu":
+                raise LikenessError("the onnx backend runs on the CPU only; use --backend torch for the GPU")
+            if use_onnx:
+                try:
+                    self._face_restorer = self._onnx_restorer(path)
+                except Exception as exc:  # export or runtime problem: torch always works
+                    if self.backend == "onnx":
+                        raise LikenessError(f"{path}: ONNX Runtime could not run this model ({exc})") from exc
+                    log.warning("ONNX Runtime unavailable for %s (%s); using torch", self.model_name, exc)
+            if self._face_restorer is None:
+                log.info("loading %s from %s on %s", self.model_name, path, self.device)
+                self._face_restorer = FaceRestorer(load_codeformer(path), self.device, self.model_name)
         return self._face_restorer
+
+    def _onnx_restorer(self, path: Path):
+        from .nets.codeformer import load_codeformer
+        from .runtime.onnx_restorer import OnnxFaceRestorer, export_cached
+
+        cache = self.store.root.parent / "cache" / "onnx"
+        encoder, decoder, size, names = export_cached(lambda: load_codeformer(path), path, cache)
+        return OnnxFaceRestorer(encoder, decoder, size, names, self.model_name)
 
     def device_label(self) -> str:
         from .runtime.device import describe_device

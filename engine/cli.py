@@ -92,7 +92,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         aligned=args.aligned, min_face=args.min_face, color_fix=not args.no_color_fix,
         background=args.background, detector=args.detector,
     )  # fmt: skip
-    restorer = Restorer(model=args.model, device=args.device)
+    restorer = Restorer(model=args.model, device=args.device, backend=args.backend)
     restorer.model_name  # fail once, before the batch, when no model is installed
     failed = len(problems)
     bar = tqdm(photos, unit="photo", disable=len(photos) < 2 or args.quiet, file=sys.stderr)
@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--upscale", type=int, default=2, help="output size relative to the input (default 2)")
     r.add_argument("--model", default="auto", help="restoration model name (see `likeness models list`)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="inference engine (auto: ONNX Runtime on the CPU, torch on GPUs)")
     r.add_argument("--faces", type=_parse_faces, help="restore only these faces, numbered left to right from 0, e.g. 0,2")
     r.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
     r.add_argument("--min-face", type=int, default=32, help="ignore faces smaller than this many pixels (default 32; smaller finds tinier faces, slower)")

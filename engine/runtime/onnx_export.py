@@ -39,7 +39,7 @@ def feature_names(net: CodeFormer) -> list[str]:
 
 
 def export_onnx(net: CodeFormer, folder: str | Path, opset: int = 17) -> tuple[Path, Path]:
-    """Writes ``encoder.onnx`` and ``decoder.onnx`` into ``folder``; returns their paths."""
+    """Writes ``encoder.onnx`` and ``decoder.onnx`` (batch size dynamic) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     net = net.eval().float().cpu()
@@ -49,13 +49,15 @@ def export_onnx(net: CodeFormer, folder: str | Path, opset: int = 17) -> tuple[P
     enc_path, dec_path = folder / "encoder.onnx", folder / "decoder.onnx"
     with torch.no_grad():
         codes, _, *feats = _EncoderGraph(net)(face)
+        batch = {0: "batch"}
         torch.onnx.export(
             _EncoderGraph(net), (face,), str(enc_path), input_names=["face"],
             output_names=["codes", "logits", *names], opset_version=opset, dynamo=False,
+            dynamic_axes={name: batch for name in ["face", "codes", "logits", *names]},
         )  # fmt: skip
         torch.onnx.export(
             _DecoderGraph(net), (codes, torch.tensor([0.5]), *feats), str(dec_path),
             input_names=["codes", "w", *names], output_names=["image"], opset_version=opset,
-            dynamo=False,
+            dynamo=False, dynamic_axes={name: batch for name in ["codes", "w", *names, "image"]},
         )  # fmt: skip
     return enc_path, dec_path

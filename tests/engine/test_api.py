@@ -175,3 +175,24 @@ def test_cached_encode_gives_the_same_face_as_a_full_restore_at_any_w(restorer, 
     for w, preview in previews.items():
         assert np.array_equal(preview, restorer.restore_faces([face.aligned], w)[0])
     assert not np.array_equal(previews[0.0], previews[1.0])
+
+
+def test_onnx_backend_matches_torch_and_exports_once(restorer, group_photo, monkeypatch):
+    face = restorer.find_faces(np.asarray(Image.open(group_photo).convert("RGB")), hog())[0]
+    by_torch = Restorer(model="tiny", device="cpu", store=restorer.store, backend="torch")
+    by_onnx = Restorer(model="tiny", device="cpu", store=restorer.store, backend="onnx")
+    assert by_torch.face_restorer.backend == "torch" and by_onnx.face_restorer.backend == "onnx"
+    for w in (0.0, 0.7):
+        a = by_torch.restore_faces([face.aligned], w, color_fix=False)[0].astype(int)
+        b = by_onnx.restore_faces([face.aligned], w, color_fix=False)[0].astype(int)
+        assert np.abs(a - b).max() <= 2
+
+    import engine.runtime.onnx_export as onnx_export
+
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported twice"))
+    again = Restorer(model="tiny", device="cpu", store=restorer.store, backend="onnx")
+    assert again.face_restorer.backend == "onnx"  # came from the cache
+
+
+def test_auto_backend_is_onnx_on_the_cpu(restorer):
+    assert restorer.face_restorer.backend == "onnx"
