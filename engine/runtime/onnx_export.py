@@ -6,6 +6,7 @@ the decoder graph takes them plus ``w`` so a slider move re-runs only the decode
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -47,7 +48,10 @@ def export_onnx(net: CodeFormer, folder: str | Path, opset: int = 17) -> tuple[P
     face = torch.zeros(1, 3, size, size)
     names = feature_names(net)
     enc_path, dec_path = folder / "encoder.onnx", folder / "decoder.onnx"
-    with torch.no_grad():
+    # The TorchScript exporter is deprecated in favour of torch.export, which needs onnxscript;
+    # its notes about constant folding are harmless, and users should not see them.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         codes, _, *feats = _EncoderGraph(net)(face)
         batch = {0: "batch"}
         torch.onnx.export(
