@@ -107,16 +107,11 @@ def test_default_detector_finds_the_four_faces_of_00():
 
 
 @pytest.mark.slow
-def test_retinaface_builds_from_a_local_file_and_never_downloads(tmp_path, monkeypatch):
+def test_retinaface_builds_from_a_local_file_and_never_downloads(tmp_path, facexlib_offline):
     torch = pytest.importorskip("torch")
-    import facexlib.utils.misc
 
     from engine.faces.detect import RetinaFaceDetector
 
-    def no_download(*args, **kwargs):
-        raise AssertionError("tried to download")
-
-    monkeypatch.setattr(facexlib.utils.misc, "load_file_from_url", no_download)
     with pytest.raises(ModelMissingError):
         RetinaFaceDetector(tmp_path / "missing.pth")
     bad = tmp_path / "bad.pth"

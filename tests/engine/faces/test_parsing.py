@@ -12,14 +12,9 @@ from engine.faces.paste import face_mask
 
 
 @pytest.mark.slow
-def test_parser_from_local_weights_gives_a_mask_for_face_mask(tmp_path, monkeypatch):
-    import facexlib.utils.misc
+def test_parser_from_local_weights_gives_a_mask_for_face_mask(tmp_path, facexlib_offline):
     from facexlib.parsing.parsenet import ParseNet
 
-    def no_download(*args, **kwargs):
-        raise AssertionError("tried to download")
-
-    monkeypatch.setattr(facexlib.utils.misc, "load_file_from_url", no_download)
     with pytest.raises(ModelMissingError):
         FaceParser(tmp_path / "missing.pth")
     bad = tmp_path / "bad.pth"
