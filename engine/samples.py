@@ -42,6 +42,7 @@ def before_after(before: np.ndarray, after: np.ndarray, label_after: str) -> np.
 
 def run_samples(out_dir: Path, model: str = "auto", device: str = "auto") -> int:
     from .api import RestoreOptions, RestoreRequest, Restorer
+    from .background import resize, scaled_size
     from .imageio import read_image, write_image
 
     photos = sample_photos()
@@ -60,19 +61,18 @@ def run_samples(out_dir: Path, model: str = "auto", device: str = "auto") -> int
     options = RestoreOptions()
     for photo in photos:
         try:
+            before = read_image(photo).rgb
             if restore:
                 result = restorer.restore(RestoreRequest(photo, out_dir / f"{photo.stem}_restored.png", options))
                 after, label = result.image, f"after ({result.model}, w={options.fidelity})"
                 faces = result.faces
             else:
-                rgb = read_image(photo).rgb
-                faces = restorer.find_faces(rgb, options)
-                after = cv2.resize(rgb, None, fx=options.upscale, fy=options.upscale, interpolation=cv2.INTER_CUBIC)
+                faces = restorer.find_faces(before, options)
+                after = resize(before, scaled_size(before.shape, options.upscale))
                 for face in faces:
                     x0, y0, x1, y1 = (int(v * options.upscale) for v in face.box)
                     cv2.rectangle(after, (x0, y0), (x1, y1), (255, 200, 0), 2)
                 label = "faces found (no model installed)"
-            before = read_image(photo).rgb
             panel_path = out_dir / f"{photo.stem}_before_after.png"
             write_image(panel_path, before_after(before, after, label))
             print(f"{photo.name}: {len(faces)} face{'' if len(faces) == 1 else 's'} -> {panel_path}")
