@@ -1,0 +1,168 @@
+"""Reference photos of the person being restored: analysis, identity checks and ranking.
+
+A wrong reference pulls a badly degraded face toward the wrong person (the reference-guided
+restoration paper, §4.2), so every reference is checked before it is used: it must contain a
+face, it should show the same person as the input face, and the references should agree with
+each other. When an album offers many candidates, ``rank_references`` picks the most helpful
+ones: sharp, in a pose close to the input's, and consistent with the rest of the album.
+
+Identity decisions use the identity interface (``engine.identity``) and its threshold at 1 %
+false accepts, measured on the identity-labelled faces (``engine/identity/calibration.json``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import NoFaceFoundError
+from .faces.align import FFHQ_SIZE, estimate_affine, warp_face
+from .faces.detect import DetectedFace, make_detector
+from .imageio import read_image
+
+# Used only while no calibration exists for the embedder (dlib: same ≈ 0.94, different ≈ 0.82).
+FALLBACK_THRESHOLDS = {"dlib": 0.88}
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceFace:
+    """One reference photo's main face, aligned to the FFHQ template, with its identity embedding."""
+
+    path: Path
+    aligned: np.ndarray  # uint8 RGB, FFHQ_SIZE²
+    embedding: np.ndarray  # unit vector of the identity network that analysed it
+    detection: DetectedFace
+    faces_in_photo: int
+    sharpness: float  # variance of the Laplacian on the aligned face (higher = sharper)
+    yaw: float  # rough head yaw in degrees from the five landmarks (+ = turned to its left)
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """How well a reference matches the input face (or the other references)."""
+
+    similarity: float
+    threshold: float
+    matches: bool
+
+    @property
+    def text(self) -> str:
+        verdict = "same person" if self.matches else "may be a different person"
+        return f"{verdict} (similarity {self.similarity:.2f}, needs ≥ {self.threshold:.2f})"
+
+
+def estimate_yaw(landmarks: np.ndarray) -> float:
+    """Yaw in degrees from where the nose tip sits between the eyes (0 = frontal)."""
+    left_eye, right_eye, nose = np.asarray(landmarks[0]), np.asarray(landmarks[1]), np.asarray(landmarks[2])
+    axis = right_eye - left_eye
+    iod = float(np.linalg.norm(axis))
+    if iod < 1e-6:
+        return 0.0
+    # Position of the nose along the eye axis, -1..1 from the left eye to the right eye.
+    t = float(np.dot(nose - (left_eye + right_eye) / 2, axis) / (iod * iod / 2))
+    return math.degrees(math.asin(max(-1.0, min(1.0, t))))
+
+
+def face_sharpness(aligned: np.ndarray) -> float:
+    """Variance of the Laplacian inside the central face region (hair and background excluded)."""
+    s = aligned.shape[0]
+    core = aligned[s // 4: 3 * s // 4, s // 4: 3 * s // 4]
+    gray = cv2.cvtColor(core, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def identity_threshold(embedder) -> float:
+    value = embedder.threshold
+    if value is None:
+        value = FALLBACK_THRESHOLDS.get(embedder.name, 0.5)
+    return float(value)
+
+
+def analyse_reference(path: str | Path, *, embedder=None, detector: str = "auto", min_face: float = 32) -> ReferenceFace:
+    """Read a reference photo, find its main (largest) face, align and embed it.
+
+    Raises InvalidImageError for unreadable files and NoFaceFoundError (naming the file) when no
+    face is found, so the GUI can show the reason next to the thumbnail.
+    """
+    from .identity import make_embedder
+
+    path = Path(path)
+    rgb = read_image(path).rgb
+    faces = make_detector(detector).detect(rgb, min_face=min_face)
+    if not faces:
+        raise NoFaceFoundError(f"{path}: no face found; a reference must show the person's face")
+    face = max(faces, key=lambda f: f.size)
+    aligned = warp_face(rgb, estimate_affine(face.landmarks, FFHQ_SIZE), FFHQ_SIZE)
+    embedder = embedder or make_embedder()
+    embedding = embedder.embed_images([aligned])[0]
+    return ReferenceFace(path, aligned, embedding, face, len(faces), face_sharpness(aligned), estimate_yaw(face.landmarks))
+
+
+def reference_from_aligned(aligned: np.ndarray, *, embedder=None, path: str | Path = "") -> ReferenceFace:
+    """A reference from an already aligned face (tests, evaluation sets, album caches)."""
+    from .faces.align import face_template
+    from .identity import make_embedder
+
+    embedder = embedder or make_embedder()
+    size = aligned.shape[0]
+    landmarks = face_template(size).astype(np.float32)
+    det = DetectedFace((0.0, 0.0, float(size), float(size)), 1.0, landmarks)
+    return ReferenceFace(Path(path), aligned, embedder.embed_images([aligned])[0], det, 1, face_sharpness(aligned), 0.0)
+
+
+def check_against(face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None) -> list[ReferenceCheck]:
+    """Each reference's identity match with the (unrestored) input face."""
+    from .identity import make_embedder
+
+    embedder = embedder or make_embedder()
+    threshold = identity_threshold(embedder)
+    face = embedder.embed_images([face_aligned])[0]
+    checks = []
+    for ref in references:
+        sim = float(np.dot(face, ref.embedding))
+        checks.append(ReferenceCheck(sim, threshold, sim >= threshold))
+    return checks
+
+
+def check_consistency(references: Sequence[ReferenceFace], *, embedder=None) -> list[ReferenceCheck]:
+    """Each reference against the mean of the *others*: flags the one that shows someone else."""
+    from .identity import make_embedder
+
+    embedder = embedder or make_embedder()
+    threshold = identity_threshold(embedder)
+    if len(references) < 2:
+        return [ReferenceCheck(1.0, threshold, True) for _ in references]
+    emb = np.stack([r.embedding for r in references])
+    checks = []
+    for i in range(len(references)):
+        others = np.delete(emb, i, axis=0).mean(0)
+        others /= max(np.linalg.norm(others), 1e-12)
+        sim = float(np.dot(emb[i], others))
+        checks.append(ReferenceCheck(sim, threshold, sim >= threshold))
+    return checks
+
+
+def rank_references(candidates: Sequence[ReferenceFace], input_yaw: float = 0.0, count: int = 5) -> list[ReferenceFace]:
+    """The ``count`` most helpful references: consistent identity first, then sharpness and pose.
+
+    Score = consistency with the other candidates (cosine, rescaled by the threshold) +
+    0.5 × sharpness rank (0..1) + 0.5 × pose closeness (1 at equal yaw, 0 at 90° apart).
+    Candidates that fail the consistency check go last whatever their sharpness.
+    """
+    if not candidates:
+        return []
+    checks = check_consistency(candidates)
+    order = np.argsort(np.argsort([c.sharpness for c in candidates]))
+    sharp_rank = order / max(len(candidates) - 1, 1)
+    scores = []
+    for i, (ref, chk) in enumerate(zip(candidates, checks)):
+        pose = max(0.0, 1.0 - abs(ref.yaw - input_yaw) / 90.0)
+        score = chk.similarity - chk.threshold + 0.5 * sharp_rank[i] + 0.5 * pose
+        scores.append((chk.matches, score, -i))
+    ranked = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)
+    return [candidates[i] for i in ranked[:count]]
