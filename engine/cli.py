@@ -185,6 +185,28 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return run_samples(args.output, model=args.model, device=args.device)
 
 
+# Subcommands implemented by the training package, which builds on the engine: the engine only
+# names them, and imports the module (whose ``main(argv)`` parses the rest) when one is used.
+EXTERNAL_COMMANDS = {
+    "eval": ("training.evaluate", "score models and baselines on paired face sets; Markdown + JSON report"),
+    "train": ("training.cli", "train a restoration model stage (see `likeness train --help`)"),
+}
+
+
+def cmd_external(args: argparse.Namespace) -> int:
+    import importlib
+
+    module_name = EXTERNAL_COMMANDS[args.command][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise LikenessError(f"`likeness {args.command}` needs the training package ({module_name}), "
+                                "which this installation lacks") from exc
+        raise
+    return module.main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="likeness", description="Restore faces in old photos, keeping each person recognisable.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
@@ -229,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="auto")
     s.add_argument("--device", default="auto")
     s.set_defaults(func=cmd_samples)
+
+    for name, (_, help_text) in EXTERNAL_COMMANDS.items():
+        e = sub.add_parser(name, help=help_text, add_help=False, prefix_chars="\0")
+        e.add_argument("rest", nargs=argparse.REMAINDER)
+        e.set_defaults(func=cmd_external)
     return parser
 
 
