@@ -65,7 +65,7 @@ def mscn(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aggd(x: np.ndarray) -> tuple[float, float, float]:
-    """Asymmetric generalised Gaussian fit by moment matching: (shape α, left σ, right σ)."""
+    """Asymmetric generalised Gaussian fit by moment matching: (shape α, left std, right std)."""
     x = x.ravel()
     left, right = x[x < 0], x[x > 0]
     left_std = math.sqrt(np.mean(left**2)) if left.size else 1e-6
@@ -75,19 +75,20 @@ def aggd(x: np.ndarray) -> tuple[float, float, float]:
     r_hat = (np.mean(np.abs(x)) ** 2) / max(mean_sq, 1e-12)
     r_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / ((gamma_hat**2 + 1) ** 2)
     alpha = float(_GAM[np.argmin((_R_GAM - r_norm) ** 2)])
-    scale = math.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
-    return alpha, left_std * scale, right_std * scale
+    return alpha, left_std, right_std
 
 
 def patch_features(block: np.ndarray) -> list[float]:
     """The 18 statistics of one MSCN patch."""
-    alpha, bl, br = aggd(block)
-    feats = [alpha, (bl**2 + br**2) / 2]
+    alpha, left, right = aggd(block)
+    feats = [alpha, (left**2 + right**2) / 2]
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
         shifted = np.roll(block, shift=(-dy, -dx), axis=(0, 1))
-        alpha, bl, br = aggd(block * shifted)
-        mean = (br - bl) * gamma_fn(2 / alpha) / gamma_fn(1 / alpha)
-        feats.extend([alpha, mean, bl**2, br**2])
+        alpha, left, right = aggd(block * shifted)
+        # The AGGD mean, from the scale parameters β = std · sqrt(Γ(1/α) / Γ(3/α)).
+        beta = math.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
+        mean = (right - left) * beta * gamma_fn(2 / alpha) / gamma_fn(1 / alpha)
+        feats.extend([alpha, mean, left**2, right**2])
     return feats
 
 
