@@ -1,0 +1,44 @@
+"""``python -m app [photos or folders...]``: the Likeness desktop app.
+
+Paths given on the command line are opened, so a file manager's "Open with…" works.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    from PySide6.QtCore import QCoreApplication, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+    from .settings import Settings
+    from .theme import apply_theme, follow_system
+
+    logging.basicConfig(level=logging.INFO if "--verbose" in argv else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = [a for a in argv if a != "--verbose"]
+    QCoreApplication.setOrganizationName("Likeness")
+    QCoreApplication.setApplicationName("Likeness")
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationDisplayName("Likeness")
+    app.setDesktopFileName("likeness")
+    settings = Settings()
+    apply_theme(app, settings.get("theme"))
+    follow_system(app, lambda: settings.get("theme"))
+    window = MainWindow(settings)
+    window.show()
+    paths = [Path(a) for a in app.arguments()[1:] if not a.startswith("-")]
+    if paths:
+        window.open_paths(paths)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dialogs: models, export, settings, about."""

@@ -1,0 +1,48 @@
+"""Pixels between the engine (numpy RGB arrays) and Qt (QImage), and photo loading for display."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QImageReader
+
+THUMB_SIZE = 112
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage owning a copy of an HxWx3 uint8 RGB (or HxW gray) array."""
+    rgb = np.ascontiguousarray(rgb)
+    if rgb.ndim == 2:
+        h, w = rgb.shape
+        return QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_Grayscale8).copy()
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+def to_array(image: QImage) -> np.ndarray:
+    """HxWx3 uint8 RGB copy of a QImage."""
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w = image.height(), image.width()
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes()).reshape(h, image.bytesPerLine())
+    return data[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def thumbnail(rgb: np.ndarray, side: int = THUMB_SIZE) -> QImage:
+    """A thumbnail no larger than ``side`` on its long edge, smooth."""
+    image = to_qimage(rgb)
+    return image.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+
+
+def read_upright(path: Path, max_side: int | None = None) -> QImage:
+    """A photo as shown to the user: EXIF orientation applied (as the engine does), optionally scaled."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    if max_side:
+        size = reader.size()
+        if size.isValid() and max(size.width(), size.height()) > max_side:
+            size.scale(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio)
+            reader.setScaledSize(size)
+    image = reader.read()
+    return image

@@ -1,0 +1,1 @@
+"""Widgets of the main window: photo list, compare view, controls, face preview, references."""
