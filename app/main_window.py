@@ -220,6 +220,9 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("Model: …")
         for label in (self.zoom_label, self.device_label, self.model_label):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        self._status_timer = QTimer(self)  # owned by the window: never fires after it is gone
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(lambda: self.status_text.setText(""))
         sb.addWidget(self.status_text, 1)
         sb.addPermanentWidget(self.overall)
         sb.addPermanentWidget(self.zoom_label)
@@ -731,8 +734,9 @@ class MainWindow(QMainWindow):
     def notify(self, text: str, timeout_ms: int = 6000) -> None:
         self.status_text.setText(text)
         self.status_text.setToolTip(text)
+        self._status_timer.stop()
         if timeout_ms:
-            QTimer.singleShot(timeout_ms, lambda t=text: self.status_text.setText("") if self.status_text.text() == t else None)
+            self._status_timer.start(timeout_ms)
 
     def _update_actions(self) -> None:
         has_photos = self.photos.rowCount() > 0

@@ -1,0 +1,84 @@
+"""Headless Qt for the app tests: offscreen platform, private QSettings, a tiny random model.
+
+The model is a tiny random CodeFormer imported into the private LIKENESS_HOME (see
+tests/conftest.py), so the whole window runs the real engine in its worker thread in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from tests.conftest import shared_path
+
+WHOLE_PHOTOS = ("data", "real_world", "whole_photos")
+
+
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path, monkeypatch):
+    """QSettings in a temporary folder, so tests never read or write the user's settings."""
+    folder = tmp_path / "qsettings"
+    folder.mkdir()
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    import torch
+
+    from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
+
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    torch.manual_seed(0)
+    save_codeformer(CodeFormer(TINY), path)
+    return path
+
+
+@pytest.fixture
+def tiny_model(private_home, tiny_weights):
+    """The tiny network imported as the only restoration model of the private store."""
+    from engine.models import ModelStore
+
+    store = ModelStore()
+    store.import_file(tiny_weights, name="tiny")
+    return store
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Copies of the shared whole photos (the tests may write beside them)."""
+    src = shared_path(*WHOLE_PHOTOS)
+    dst = tmp_path / "photos"
+    dst.mkdir()
+    for p in sorted(src.glob("*.jpg")):
+        shutil.copy(p, dst / p.name)
+    return dst
+
+
+@pytest.fixture
+def settings():
+    from app.settings import Settings
+
+    s = Settings()
+    s.set("detector", "hog")  # fast; finds the faces of the shared photos
+    s.set("backend", "torch")  # no ONNX export per test
+    return s
+
+
+@pytest.fixture
+def window(qtbot, tiny_model, settings):
+    from app.main_window import MainWindow
+
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w._engine_info.model is not None, timeout=30000)
+    yield w
+    w.close()

@@ -1,0 +1,189 @@
+"""The real main window, offscreen, with the real engine (tiny random model) in its worker thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from app.imaging import to_array
+from app.photos import Status
+
+TIMEOUT = 30000
+
+
+def drop(widget, paths) -> None:
+    """What a file manager does when the user drops files on ``widget``."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = widget.rect().center()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def scanned(window, n: int) -> bool:
+    items = window.photos.items()
+    return len(items) == n and all(i.scanned for i in items)
+
+
+def all_status(window, *statuses) -> bool:
+    return all(i.status in statuses for i in window.photos.items())
+
+
+def test_drop_two_photos_restore_both(window, photos, qtbot):
+    drop(window, [photos / "00.jpg", photos / "01.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 2), timeout=TIMEOUT)
+    assert [len(i.faces) for i in window.photos.items()] == [4, 4]
+    assert "4 faces" in window.photos.item(0).status_text()
+    window.act_run.trigger()
+    assert window.overall.isVisibleTo(window)
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
+    for item in window.photos.items():
+        assert item.result is not None and item.result.width() == 2 * item.size[0]
+        assert item.status_text().startswith("Done · 4 of 4 faces restored")
+    qtbot.waitUntil(lambda: not window.overall.isVisibleTo(window), timeout=TIMEOUT)
+    assert "Restored 2 of 2 photos" in window.status_text.text()
+    assert "CPU" in window.device_label.text() and "tiny" in window.model_label.text()
+    assert window.compare.after is window.current.result  # the compare view shows the result
+
+
+def test_slider_changes_the_face_preview(window, photos, qtbot):
+    window.open_paths([photos / "01.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
+    view = window.compare
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.face_center(1).toPoint())
+    assert window.current_face == 1
+    qtbot.waitUntil(lambda: getattr(window, "last_preview", None) is not None, timeout=TIMEOUT)
+    first = window.last_preview
+    assert first.face_index == 1 and first.fidelity == pytest.approx(0.5)
+    window.controls.fidelity.slider.setValue(100)  # what dragging the slider does
+    qtbot.waitUntil(lambda: window.last_preview.fidelity == pytest.approx(1.0), timeout=TIMEOUT)
+    after_1, after_05 = to_array(window.last_preview.after), to_array(first.after)
+    assert np.abs(after_1.astype(int) - after_05).mean() > 1.0, "a new w must change the restored face"
+    assert window.controls.preview.after.image is window.last_preview.after
+    assert window.settings.get("fidelity") == pytest.approx(1.0)
+
+
+def test_excluded_face_is_left_as_the_upscaled_original(window, photos, qtbot):
+    from engine.background import BicubicUpscaler
+    from engine.imageio import read_image
+
+    window.open_paths([photos / "00.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
+    view = window.compare
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.face_badge_center(0).toPoint())
+    item = window.current
+    assert item.excluded == {0}
+    assert "4 faces, 3 chosen" in item.status_text()
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
+    assert item.result_faces == {1, 2, 3}
+    result = to_array(item.result)
+    plain = BicubicUpscaler().upscale(read_image(item.path).rgb, 2)
+    for face in item.faces:
+        x0, y0, x1, y1 = (int(round(v * 2)) for v in face.box)
+        region = (slice(y0, y1), slice(x0, x1))
+        diff = np.abs(result[region].astype(int) - plain[region]).mean()
+        if face.index == 0:
+            assert diff < 0.5, f"excluded face changed by {diff:.2f} levels"
+        else:
+            assert diff > 5, "restored faces must differ from the plain upscale"
+
+
+def test_cancel_stops_the_batch(window, photos, qtbot, tmp_path):
+    import shutil
+
+    many = []
+    for k in range(3):
+        for p in sorted(photos.glob("*.jpg")):
+            copy = tmp_path / f"copy{k}_{p.name}"
+            shutil.copy(p, copy)
+            many.append(copy)
+    window.open_paths(many)
+    qtbot.waitUntil(lambda: scanned(window, len(many)), timeout=TIMEOUT)
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: any(i.status == Status.WORKING for i in window.photos.items()), timeout=TIMEOUT)
+    assert window.act_cancel.isEnabled()
+    window.act_cancel.trigger()
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE, Status.CANCELLED), timeout=TIMEOUT)
+    statuses = [i.status for i in window.photos.items()]
+    assert statuses.count(Status.CANCELLED) >= len(many) - 2
+    assert not window.act_cancel.isEnabled()
+    assert "cancelled" in window.status_text.text()
+    window.act_run.trigger()  # the cancelled photos can be run again
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=60000)
+
+
+def test_failed_photo_does_not_stop_the_batch(window, photos, qtbot, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    window.open_paths([broken, photos / "04.jpg"])
+    qtbot.waitUntil(lambda: window.photos.rowCount() == 2 and window.photos.item(1).scanned, timeout=TIMEOUT)
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: window.photos.item(1).status == Status.DONE, timeout=TIMEOUT)
+    bad = window.photos.item(0)
+    qtbot.waitUntil(lambda: bad.status == Status.FAILED, timeout=TIMEOUT)
+    assert "damaged" in bad.message or "not an image" in bad.message
+    assert str(tmp_path) not in bad.message  # the list already names the file
+
+
+def test_export_keeps_exif_dates_and_orientation(window, photos, qtbot, tmp_path):
+    src = Image.open(photos / "04.jpg")
+    dated = tmp_path / "dated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    exif.get_ifd(0x8769)[0x9003] = "1974:08:15 10:20:30"  # DateTimeOriginal
+    src.crop((0, 0, 225, 150)).save(dated, exif=exif.tobytes(), quality=92)
+    original = dated.read_bytes()
+    window.open_paths([dated])
+    qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
+    item = window.current
+    assert item.size == (150, 225)  # upright
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
+    out = tmp_path / "out"
+    window.settings.set("naming", "{name}_restored")
+    with qtbot.waitSignal(window.engine.exported, timeout=TIMEOUT) as blocker:
+        window.export(window.export_targets(False), out)
+    path = blocker.args[1]
+    assert path == out / "dated_restored.jpg" and path.exists()
+    with Image.open(path) as im:
+        assert im.size == (300, 450)
+        assert im.getexif().get(0x0112, 1) == 1  # pixels upright, orientation reset
+        assert im.getexif().get_ifd(0x8769).get(0x9003) == "1974:08:15 10:20:30"
+    assert dated.read_bytes() == original
+    with qtbot.waitSignal(window.engine.exported, timeout=TIMEOUT) as again:  # never overwrites
+        window.export(window.export_targets(False), out)
+    assert again.args[1] == out / "dated_restored (2).jpg"
+    assert window.act_open_output.isEnabled()
+    window.copy_result()
+    assert QApplication.clipboard().image().size() == item.result.size()
+
+
+def test_model_dialog_lists_the_catalogue_and_imports(window, qtbot, tiny_weights):
+    window.models_dialog()
+    dialog = window.models_window
+    qtbot.waitExposed(dialog)
+    names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert {"likeness-lite", "codeformer", "tiny"} <= set(names)
+    state = {dialog.table.item(r, 0).text(): dialog.table.item(r, 2).text() for r in range(dialog.table.rowCount())}
+    assert state["tiny"] == "Installed" and state["codeformer"] == "Not installed"
+    dialog.select("codeformer")
+    assert "non-commercial" in dialog.details.toPlainText().lower()
+    assert dialog.download.isEnabled() and not dialog.cancel.isEnabled()
+    dialog.import_path(tiny_weights)  # same name again: refused with a clear message
+    qtbot.waitUntil(lambda: "already exists" in dialog.message.text(), timeout=TIMEOUT)
+    copy = tiny_weights.with_name("second-tiny.safetensors")
+    copy.write_bytes(tiny_weights.read_bytes())
+    with qtbot.waitSignal(dialog.models_changed, timeout=TIMEOUT):
+        dialog.import_path(copy)
+    assert "second-tiny" in [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    models = [window.controls.model.itemData(i) for i in range(window.controls.model.count())]
+    assert "second-tiny" in models
+    dialog.close()
