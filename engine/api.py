@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 #: Restoration models tried, in order, when the request says ``model="auto"``.
 DEFAULT_MODELS = ("likeness-lite", "codeformer")
 BACKENDS = ("auto", "torch", "onnx")
+MAX_REFERENCES = 5
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ class RestoreOptions:
         background: "bicubic" or the name of an installed upscaler model.
         detector: "auto", "cnn", "hog" or "retinaface".
         jpeg_quality: quality of JPEG outputs.
+        references: photos of the same person; each face is restored toward their identity.
+        num_references: how many of the references to use per face (the best-ranked 1..5).
+        identity_guidance: strength of test-time identity guidance toward the references;
+            None = 1.0 when references are given; 0 = off (a reference-trained model still
+            uses them).
+        guidance_steps: gradient steps of that guidance (each ≈ one decoder pass and back).
     """
 
     fidelity: float = 0.5
@@ -56,8 +63,18 @@ class RestoreOptions:
     background: str = "bicubic"
     detector: str = "auto"
     jpeg_quality: int = 95
+    references: tuple[Path, ...] = ()
+    num_references: int = 5
+    identity_guidance: float | None = None
+    guidance_steps: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.num_references <= MAX_REFERENCES:
+            raise LikenessError(f"number of references must be between 1 and {MAX_REFERENCES}, got {self.num_references}")
+        if self.identity_guidance is not None and self.identity_guidance < 0:
+            raise LikenessError(f"identity guidance strength must be ≥ 0, got {self.identity_guidance}")
+        if not 0 <= self.guidance_steps <= 20:
+            raise LikenessError(f"guidance steps must be between 0 and 20, got {self.guidance_steps}")
         if not 0.0 <= self.fidelity <= 1.0:
             raise LikenessError(f"fidelity w must be between 0 and 1, got {self.fidelity}")
         if not 1 <= self.upscale <= 8:
@@ -146,6 +163,8 @@ class Restorer:
         self._detectors: dict[str, object] = {}
         self._upscalers: dict[str, object] = {}
         self._parser = None
+        self._references: dict[tuple[str, int], object] = {}
+        self._torch_restorer = None
 
     # -- models ---------------------------------------------------------------------------
     @property
@@ -276,6 +295,74 @@ class Restorer:
             restored = [match_color(r, a) for r, a in zip(restored, aligned)]
         return restored
 
+    # -- references -------------------------------------------------------------------------
+    def analyse_reference(self, path: Path | str, detector: str = "auto"):
+        """A reference photo's aligned face and identity (cached per file and modification time)."""
+        from .references import analyse_reference
+
+        path = Path(path)
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in self._references:
+            self._references[key] = analyse_reference(path, detector=detector)
+        return self._references[key]
+
+    def prepare_references(self, paths: Sequence[Path | str], warnings: list[str], detector: str = "auto") -> list:
+        """Analysed references; unreadable or face-less files and odd ones out become warnings."""
+        from .references import check_consistency
+
+        refs = []
+        for path in paths:
+            try:
+                refs.append(self.analyse_reference(path, detector))
+            except LikenessError as exc:
+                warnings.append(f"reference skipped: {exc}")
+        if len(refs) >= 3:  # with three or more, a majority tells who the person is
+            checks = check_consistency(refs)
+            for ref, check in zip(refs, checks):
+                if not check.matches:
+                    warnings.append(f"reference {ref.path.name} not used: it {check.text} than the other references")
+            refs = [r for r, c in zip(refs, checks) if c.matches] or refs
+        elif len(refs) == 2 and not check_consistency(refs)[0].matches:
+            warnings.append(f"references {refs[0].path.name} and {refs[1].path.name} may show different people")
+        return refs
+
+    def restore_with_references(self, face: "FaceResult", references: list, opts: RestoreOptions,
+                                warnings: list[str]) -> np.ndarray:
+        """One face restored toward the best-ranked references' identity (torch back end)."""
+        from .faces.color import match_color
+        from .guidance import IdentityGuidance
+        from .identity import make_embedder
+        from .references import check_against, estimate_yaw, rank_references
+        from .runtime.face_restorer import restore_with_references
+
+        chosen = rank_references(references, estimate_yaw(face.detection.landmarks), opts.num_references)
+        for ref, check in zip(chosen, check_against(face.aligned, chosen)):
+            if not check.matches:
+                warnings.append(f"face {face.index}: reference {ref.path.name} {check.text}; a wrong reference "
+                                "pulls the face toward another person")
+        strength = 1.0 if opts.identity_guidance is None else opts.identity_guidance
+        guidance = IdentityGuidance(strength=strength, steps=opts.guidance_steps) if strength > 0 else None
+        restorer = self.torch_restorer
+        embedder = make_embedder(device=restorer.device)
+        restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
+                                              embedder, guidance)
+        out = restored[0]
+        return match_color(out, face.aligned) if opts.color_fix else out
+
+    @property
+    def torch_restorer(self):
+        """The network in torch (reference guidance needs gradients; ONNX graphs have none)."""
+        from .runtime.face_restorer import FaceRestorer
+
+        current = self.face_restorer
+        if isinstance(current, FaceRestorer):
+            return current
+        if self._torch_restorer is None:
+            from .nets.codeformer import load_codeformer
+
+            self._torch_restorer = FaceRestorer(load_codeformer(self.store.path(self.model_name)), self.device, self.model_name)
+        return self._torch_restorer
+
     def encode_face(self, aligned: np.ndarray):
         """Encoder pass for one aligned face, kept by callers so a fidelity change is decode-only."""
         return self.face_restorer.encode([aligned])
@@ -335,9 +422,11 @@ class Restorer:
         photo = read_image(request.input)
         t = timed("read", t)
         check_cancel()
+        references = self.prepare_references(opts.references, warnings, opts.detector) if opts.references else []
+        t = timed("references", t)
 
         if opts.aligned:
-            image, faces = self._restore_aligned(photo.rgb, opts, timings)
+            image, faces = self._restore_aligned(photo.rgb, opts, timings, references, warnings)
         else:
             report(Progress("detect", 0.05, "Finding faces"))
             faces = self.find_faces(photo.rgb, opts, timings)
@@ -352,7 +441,10 @@ class Restorer:
                 check_cancel()
                 report(Progress("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}"))
                 face = faces[index]
-                face.restored = self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
+                if references:
+                    face.restored = self.restore_with_references(face, references, opts, warnings)
+                else:
+                    face.restored = self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
                 t = timed("network", t)
             check_cancel()
             report(Progress("paste", 0.85, "Blending faces into the photo"))
@@ -381,7 +473,8 @@ class Restorer:
             request.input, output, image, faces, self.model_name, self.device_label(), timings, warnings
         )
 
-    def _restore_aligned(self, rgb: np.ndarray, opts: RestoreOptions, timings: dict[str, float]):
+    def _restore_aligned(self, rgb: np.ndarray, opts: RestoreOptions, timings: dict[str, float],
+                         references: list | None = None, warnings: list[str] | None = None):
         """An already-aligned face (any square size): restore it whole at upscale × its size."""
         from .background import resize, scaled_size
         from .faces.align import aligned_affine, warp_face
@@ -390,11 +483,17 @@ class Restorer:
         t = time.perf_counter()
         affine = aligned_affine(rgb.shape, ALIGNED_SIZE)
         face = warp_face(rgb, affine, ALIGNED_SIZE)
-        restored = self.restore_faces([face], opts.fidelity, opts.color_fix)[0]
-        timings["network"] = time.perf_counter() - t
         h, w = rgb.shape[:2]
-        whole = DetectedFace((0.0, 0.0, float(w), float(h)), 1.0, np.zeros((5, 2), np.float32))
-        return resize(restored, scaled_size(rgb.shape, opts.upscale)), [FaceResult(0, whole, affine, face, restored)]
+        from .faces.align import face_template
+
+        landmarks = (face_template(ALIGNED_SIZE) * np.float32(w / ALIGNED_SIZE)).astype(np.float32)
+        result = FaceResult(0, DetectedFace((0.0, 0.0, float(w), float(h)), 1.0, landmarks), affine, face)
+        if references:
+            result.restored = self.restore_with_references(result, references, opts, warnings if warnings is not None else [])
+        else:
+            result.restored = self.restore_faces([face], opts.fidelity, opts.color_fix)[0]
+        timings["network"] = time.perf_counter() - t
+        return resize(result.restored, scaled_size(rgb.shape, opts.upscale)), [result]
 
 
 def with_options(request: RestoreRequest, **changes) -> RestoreRequest:

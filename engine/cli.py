@@ -90,8 +90,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     options = RestoreOptions(
         fidelity=args.w, upscale=args.upscale, faces=args.faces, only_center_face=args.only_center_face,
         aligned=args.aligned, min_face=args.min_face, color_fix=not args.no_color_fix,
-        background=args.background, detector=args.detector,
+        background=args.background, detector=args.detector, references=tuple(args.ref),
+        num_references=args.num_refs, identity_guidance=args.guidance, guidance_steps=args.guidance_steps,
     )  # fmt: skip
+    for ref in args.ref:
+        if not ref.is_file():
+            _fail(f"{ref}: reference photo not found")
+            return 2
     restorer = Restorer(model=args.model, device=args.device, backend=args.backend)
     restorer.model_name  # fail once, before the batch, when no model is installed
     failed = len(problems)
@@ -227,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-color-fix", action="store_true", help="keep the network's colours instead of the input's")
     r.add_argument("--background", default="bicubic", help="bicubic, or an installed upscaler model for the background")
     r.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"], help="face detector")
+    r.add_argument("--ref", nargs="+", type=Path, default=[], metavar="FILE", help="photos of the same person to restore toward (1-5 are used per face)")
+    r.add_argument("--num-refs", type=int, default=5, help="how many of the references to use, best-ranked first (1-5, default 5)")
+    r.add_argument("--guidance", type=float, default=None, help="identity guidance strength toward the references (default 1 with --ref; 0 = off)")
+    r.add_argument("--guidance-steps", type=int, default=1, help="identity guidance steps (each about one decoder pass and back; default 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     r.set_defaults(func=cmd_restore)
 

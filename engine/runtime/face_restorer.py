@@ -95,3 +95,37 @@ class FaceRestorer:
 
     def moved_to(self, device: torch.device) -> "FaceRestorer":
         return FaceRestorer(self.net, device, self.name)
+
+
+def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: float, references: list[np.ndarray],
+                            embedder, guidance=None) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Restore ``faces`` guided by aligned ``references`` (uint8 RGB, same person).
+
+    A network with a reference adapter combines the references by eq. 6 on its code logits;
+    test-time identity guidance (``guidance``, an ``engine.guidance.IdentityGuidance``) then
+    pulls the decode toward the references' mean identity. Needs the torch back end.
+    """
+    from ..guidance import identity_guided_decode, multi_reference_logits
+    from ..nets.codeformer.reference import reference_inputs
+
+    net, device = restorer.net, restorer.device
+    x = torch.from_numpy(faces_to_array(faces, restorer.size)).to(device)
+    refs = torch.from_numpy(faces_to_array(references, ALIGNED_SIZE)).to(device)
+    stats: dict[str, float] = {}
+    with torch.no_grad():
+        feats = net.encode_features(x)
+        tokens = net.token_embeddings(feats[0])
+        id_emb, ref_latent = reference_inputs(net, embedder, refs)
+        if net.reference is not None:
+            contexts = [net.reference.context(id_emb[i:i + 1], ref_latent[i:i + 1]).expand(-1, len(faces), -1)
+                        for i in range(len(references))]
+            logits = multi_reference_logits(net, tokens, contexts)
+        else:
+            logits = net.transform(tokens)
+        target = torch.nn.functional.normalize(id_emb.mean(0, keepdim=True), dim=-1).expand(len(faces), -1)
+    if guidance is not None and guidance.strength > 0 and guidance.steps > 0:
+        out, stats = identity_guided_decode(net, logits, feats, w, target, embedder, guidance)
+    else:
+        with torch.no_grad():
+            out = net.decode(net.codes_from_logits(logits), feats, w)
+    return array_to_faces(out.float().cpu().numpy()), stats

@@ -128,7 +128,11 @@ def load_codeformer(path: str | Path, device: str | torch.device = "cpu") -> Cod
     state, config = read_state_dict(path)
     config = config or deduce_config(state)
     net = CodeFormer(config)
-    expected = net.state_dict()
+    reference = {k[len(REFERENCE_PREFIX):]: v for k, v in state.items() if k.startswith(REFERENCE_PREFIX)}
+    if reference:
+        _load_reference(net, reference, path)
+        state = {k: v for k, v in state.items() if not k.startswith(REFERENCE_PREFIX)}
+    expected = {k: v for k, v in net.state_dict().items() if not k.startswith(REFERENCE_PREFIX)}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -137,8 +141,26 @@ def load_codeformer(path: str | Path, device: str | torch.device = "cpu") -> Cod
             f"{path}: CodeFormer weights do not fit the deduced architecture "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
         )
-    net.load_state_dict({k: state[k].float() for k in expected}, strict=True)
+    net.load_state_dict({k: state[k].float() for k in expected}, strict=not reference)
     return net.to(device).eval()
+
+
+REFERENCE_PREFIX = "reference."
+REFERENCE_METADATA_KEY = "likeness_reference_config"
+
+
+def _load_reference(net: CodeFormer, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Rebuilds the reference adapter a checkpoint carries (its config is in the header)."""
+    from .reference import ReferenceAdapter, ReferenceConfig
+
+    meta = json_header(path) if str(path).endswith(".safetensors") else {}
+    if REFERENCE_METADATA_KEY not in meta:
+        raise CheckpointFormatError(f"{path}: reference weights without their config in the header")
+    adapter = net.attach_reference(ReferenceAdapter.for_network(net, ReferenceConfig.from_json(meta[REFERENCE_METADATA_KEY])))
+    try:
+        adapter.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointFormatError(f"{path}: reference weights do not fit their config ({exc})") from exc
 
 
 def save_codeformer(net: CodeFormer, path: str | Path, *, half: bool = False, metadata: dict[str, str] | None = None) -> None:
@@ -149,6 +171,8 @@ def save_codeformer(net: CodeFormer, path: str | Path, *, half: bool = False, me
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     meta = {CONFIG_METADATA_KEY: net.config.to_json(), "arch": "codeformer", **(metadata or {})}
+    if getattr(net, "reference", None) is not None:
+        meta[REFERENCE_METADATA_KEY] = net.reference.config.to_json()
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     tmp.replace(path)

@@ -95,6 +95,14 @@ class CodeFormer(nn.Module):
         )
         self._skip_taps = {self.encoder.level_ends[s]: i for i, s in enumerate(cfg.connect_list)}
         self._fuse_taps = {self.generator.fuse_points[s]: i for i, s in enumerate(cfg.connect_list)}
+        # Optional reference conditioning (reference.py); registered only when attached, so the
+        # state dict of a plain network stays the official one.
+        self.reference = None
+
+    def attach_reference(self, adapter: nn.Module) -> nn.Module:
+        """Adds a ReferenceAdapter as ``self.reference`` (its weights are saved with the network)."""
+        self.reference = adapter
+        return adapter
 
     # -- encoder half ------------------------------------------------------------------------
     def encode_features(self, x: torch.Tensor) -> LQFeatures:
