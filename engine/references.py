@@ -77,7 +77,8 @@ def face_sharpness(aligned: np.ndarray) -> float:
 
 
 def identity_threshold(embedder) -> float:
-    value = embedder.threshold
+    """The reference-check threshold measured for this embedder (see training.reference_check)."""
+    value = embedder.reference_threshold
     if value is None:
         value = FALLBACK_THRESHOLDS.get(embedder.name, 0.5)
     return float(value)

@@ -66,8 +66,15 @@ class IdentityEmbedder(ABC):
         entry = calibration().get(self.name)
         return None if entry is None else float(entry["threshold_far1"])
 
-    def to(self, device: str | torch.device) -> "IdentityEmbedder":
-        raise NotImplementedError
+    @property
+    def reference_threshold(self) -> float | None:
+        """Cosine (degraded face vs reference) below which a reference is flagged as someone else.
+
+        Fitted by ``training.reference_check`` on degraded inputs; None until measured.
+        """
+        entry = calibration().get(self.name, {})
+        value = entry.get("reference_threshold")
+        return None if value is None else float(value)
 
 
 def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
