@@ -100,8 +100,8 @@ def test_cancel_stops_the_batch(window, photos, qtbot, tmp_path):
     import shutil
 
     many = []
-    for k in range(3):
-        for p in sorted(photos.glob("*.jpg")):
+    for k in range(4):
+        for p in (photos / "03.jpg", photos / "04.jpg"):  # one face each: quick
             copy = tmp_path / f"copy{k}_{p.name}"
             shutil.copy(p, copy)
             many.append(copy)
@@ -111,13 +111,14 @@ def test_cancel_stops_the_batch(window, photos, qtbot, tmp_path):
     qtbot.waitUntil(lambda: any(i.status == Status.WORKING for i in window.photos.items()), timeout=TIMEOUT)
     assert window.act_cancel.isEnabled()
     window.act_cancel.trigger()
-    qtbot.waitUntil(lambda: all_status(window, Status.DONE, Status.CANCELLED), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not window.engine.busy, timeout=TIMEOUT)
+    assert all_status(window, Status.DONE, Status.CANCELLED)
     statuses = [i.status for i in window.photos.items()]
     assert statuses.count(Status.CANCELLED) >= len(many) - 2
     assert not window.act_cancel.isEnabled()
     assert "cancelled" in window.status_text.text()
     window.act_run.trigger()  # the cancelled photos can be run again
-    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=60000)
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
 
 
 def test_failed_photo_does_not_stop_the_batch(window, photos, qtbot, tmp_path):
@@ -187,3 +188,25 @@ def test_model_dialog_lists_the_catalogue_and_imports(window, qtbot, tiny_weight
     models = [window.controls.model.itemData(i) for i in range(window.controls.model.count())]
     assert "second-tiny" in models
     dialog.close()
+
+
+def test_reference_panel_shows_aligned_references(window, photos, qtbot, tmp_path):
+    from app import references
+
+    panel = window.controls.references
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(blank)
+    drop(panel.drop, [photos / "04.jpg", photos / "03.jpg", blank])
+    assert len(panel.entries) == 3
+    qtbot.waitUntil(lambda: not any(e.analysing for e in panel.entries), timeout=TIMEOUT)
+    face4, face3, none = panel.entries
+    assert face4.aligned is not None and face4.aligned.size().width() == 512 and face4.error is None
+    assert face3.aligned is not None
+    assert none.aligned is None and "No face" in none.error
+    assert panel.paths() == [photos / "04.jpg", photos / "03.jpg"]
+    if not references.available():
+        assert references.NOT_AVAILABLE in panel.status.text()
+    window.settings.set("num_references", 2)
+    assert panel.count.value() == 2
+    panel.remove(none.id)
+    assert len(panel.entries) == 2
