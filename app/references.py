@@ -1,10 +1,12 @@
 """Adapter between the reference panel and the engine's reference guidance.
 
-``engine.references`` (analyse a reference photo, match it to a face) and the
-``RestoreOptions.references`` / ``num_references`` fields arrive with reference guidance. This
-module imports them lazily and, until they exist, degrades: references are still detected and
-aligned with ``Restorer.find_faces`` (so the user sees what will be used), and the match
-indicator says it is not available yet. It runs in the worker thread only.
+The engine analyses a reference photo (``Restorer.analyse_reference``: main face, aligned,
+identity embedding, cached per file), checks references against a face
+(``engine.references.check_against``) and restores with them (``RestoreOptions.references`` and
+``num_references``). This module imports ``engine.references`` lazily and, with an engine that
+lacks it, degrades: references are still detected and aligned with ``Restorer.find_faces`` (so
+the user sees what would be used) and the match indicator says it is not available yet. It runs
+in the worker thread only.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def with_references(options: RestoreOptions, paths: list[Path], count: int) -> R
     """``options`` with the reference photos, when the engine accepts them; unchanged otherwise."""
     changes: dict[str, Any] = {}
     if paths and supports_option("references"):
-        changes["references"] = tuple(paths[: max(1, count)])
+        changes["references"] = tuple(paths)  # the engine ranks them and uses the best ``count``
     if supports_option("num_references"):
         changes["num_references"] = count
     return dataclasses.replace(options, **changes) if changes else options
@@ -71,36 +73,42 @@ class Reference:
 
 
 def analyse(path: Path, restorer, options: RestoreOptions) -> Reference:
-    """Detect and align the largest face of a reference photo."""
-    module = engine_module()
-    if module is not None and hasattr(module, "analyse_reference"):
+    """Detect, align (and, with the engine's references, embed) the main face of a reference photo."""
+    from engine.errors import LikenessError
+
+    path = Path(path)
+    if engine_module() is not None and hasattr(restorer, "analyse_reference"):
         try:
-            face = module.analyse_reference(path, restorer)
-        except TypeError:  # a signature without the restorer
-            face = module.analyse_reference(path)
-        return Reference(Path(path), getattr(face, "aligned", None), getattr(face, "error", None), face)
+            face = restorer.analyse_reference(path, options.detector)  # cached per file by the engine
+        except LikenessError as err:
+            return Reference(path, None, _without_path(str(err), path))
+        return Reference(path, face.aligned, None, face)
     from engine.imageio import read_image
 
-    photo = read_image(path)
+    try:
+        photo = read_image(path)
+    except LikenessError as err:
+        return Reference(path, None, _without_path(str(err), path))
     faces = restorer.find_faces(photo.rgb, options)
     if not faces:
-        return Reference(Path(path), None, "No face found in this photo")
+        return Reference(path, None, "no face found; a reference must show the person's face")
     largest = max(faces, key=lambda f: f.detection.size)
-    return Reference(Path(path), largest.aligned, None)
+    return Reference(path, largest.aligned, None)
 
 
 def match(references: list[Reference], face_aligned: np.ndarray) -> Match:
-    """The engine's identity match of ``references`` against one aligned face."""
+    """The engine's identity check of ``references`` against one aligned (unrestored) face."""
     module = engine_module()
     usable = [r for r in references if r.engine_face is not None and r.error is None]
-    if module is None or not hasattr(module, "match") or not usable:
+    if module is None or not hasattr(module, "check_against") or not usable or face_aligned is None:
         return Match(None, NOT_AVAILABLE)
-    result = module.match([r.engine_face for r in usable], face_aligned)
-    similarity = getattr(result, "similarity", None)
-    if similarity is None and isinstance(result, tuple):
-        similarity = result[0]
-    verdict = getattr(result, "verdict", None) or (result[1] if isinstance(result, tuple) and len(result) > 1 else "")
-    good = getattr(result, "same_person", None)
-    if good is None and isinstance(verdict, str):
-        good = not any(word in verdict.lower() for word in ("different", "not ", "unlikely", "no match"))
-    return Match(float(similarity) if similarity is not None else None, str(verdict), good)
+    checks = module.check_against(face_aligned, [r.engine_face for r in usable])
+    best = max(checks, key=lambda c: c.similarity)
+    return Match(float(best.similarity), best.text, bool(best.matches))
+
+
+def _without_path(message: str, path: Path) -> str:
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message

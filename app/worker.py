@@ -201,7 +201,8 @@ class EngineWorker(QObject):
         ref = references.analyse(job.path, self.restorer(), job.options)
         self._references[job.ref_id] = ref
         aligned = to_qimage(ref.aligned) if ref.aligned is not None else None
-        note = "" if references.available() else references.NOT_AVAILABLE
+        note = ("Click a face in the photo to check the references against it." if references.available()
+                else references.NOT_AVAILABLE)
         self.reference_ready.emit(jobs.ReferenceOutcome(job.ref_id, job.path, aligned, ref.error, note))
 
     def _run_matchreferences(self, job: jobs.MatchReferences) -> None:

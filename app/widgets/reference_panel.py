@@ -75,8 +75,10 @@ class ReferenceTile(QWidget):
             colour = QColor(70, 175, 100) if e.good else QColor(220, 150, 40) if e.good is None else QColor(220, 70, 60)
             p.setBrush(colour)
             p.drawRoundedRect(QRectF(0, bar.top(), TILE * max(0.05, min(1.0, e.similarity)), 5), 2.5, 2.5)
-        text = (f"{e.similarity:.0%} match" if e.similarity is not None else
-                ("error" if e.error else "match: n/a"))
+        if e.similarity is not None:
+            text = f"{'✓ same' if e.good else '? differs'} {e.similarity:.2f}"
+        else:
+            text = "no face" if e.error else ("…" if e.analysing else "not checked")
         p.setPen(self.palette().color(self.foregroundRole()))
         font = p.font()
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
