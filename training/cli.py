@@ -1,0 +1,76 @@
+"""``likeness-train``: train the CodeFormer stages and export a model.
+
+    likeness-train train STAGE --config NAME|FILE [--out DIR] [--resume] [--init CKPT]
+                               [--steps N] [--device cpu|cuda] [--no-progress]
+    likeness-train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
+    likeness-train configs
+
+``STAGE`` is 1, 2 or 3 and must match the config's ``stage``. The default output folder is
+``../cache/train/<config name>``. Training is a separate entry point rather than a subcommand of
+``likeness``: the engine (and the app built from it) must not depend on ``training``, and a
+packaged app ships without it, so its CLI should not list a command that cannot run there.
+``python -m training.cli`` is the same program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="likeness-train", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train one stage")
+    t.add_argument("stage", type=int, choices=(1, 2, 3))
+    t.add_argument("--config", required=True, help="config name in training/configs or a JSON file")
+    t.add_argument("--out", type=Path, help="output folder (checkpoints, logs, samples)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--init", help="checkpoint of the previous stage (overrides the config's)")
+    t.add_argument("--steps", type=int, help="override the config's step count")
+    t.add_argument("--device", choices=("cpu", "cuda"))
+    t.add_argument("--no-progress", action="store_true")
+    e = sub.add_parser("export", help="write a checkpoint's EMA weights as a Likeness .safetensors model")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("out", type=Path)
+    e.add_argument("--fp32", action="store_true", help="keep float32 (default: float16)")
+    e.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
+    sub.add_parser("configs", help="list the known configs")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from .configs import config_names, load_config
+
+    if args.cmd == "configs":
+        print("\n".join(config_names()))
+        return 0
+    if args.cmd == "export":
+        from .stages import export_model
+
+        export_model(args.checkpoint, args.out, half=not args.fp32, ema=not args.raw)
+        print(f"wrote {args.out}")
+        return 0
+    overrides = {"steps": args.steps} if args.steps else {}
+    try:
+        cfg = load_config(args.config, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"likeness-train: error: {exc}", file=sys.stderr)
+        return 2
+    if cfg.stage != args.stage:
+        print(f"likeness-train: error: config {args.config} is stage {cfg.stage}, not {args.stage}", file=sys.stderr)
+        return 2
+    from .stages import train_stage
+
+    out = args.out or Path("../cache/train") / cfg.name
+    path = train_stage(cfg, out, resume=args.resume, init=args.init, device=args.device, progress=not args.no_progress)
+    print(f"stage {cfg.stage} checkpoint: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
