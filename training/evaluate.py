@@ -56,7 +56,7 @@ METRICS: dict[str, tuple[str, bool]] = {
     "psnr_y": ("PSNR-Y", True), "ssim_y": ("SSIM-Y", True), "psnr": ("PSNR", True), "ssim": ("SSIM", True),
     "ids_evaluator": ("IDS (evaluator)", True), "ids_dlib": ("IDS (dlib)", True),
     "idsref_evaluator": ("IDS(REF) (evaluator)", True), "idsref_dlib": ("IDS(REF) (dlib)", True),
-    "lmd": ("LMD %", False), "niqe": ("NIQE", False),
+    "lmd": ("LMD %", False), "niqe": ("NIQE", False), "lpips": ("LPIPS", False),
 }
 Method = Callable[[list[np.ndarray], list[dict]], list[np.ndarray]]
 
@@ -231,6 +231,30 @@ def landmark_distance(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(pred - truth, axis=1).mean() / max(iod, 1e-6) * 100)
 
 
+def _lpips_network():
+    """(LPIPS-AlexNet, None) when the lpips package and its AlexNet weights are installed, else (None, why)."""
+    try:
+        import lpips  # noqa: F401
+    except ImportError:
+        return None, "needs the lpips package and pretrained AlexNet weights, which are not installed (no download here)"
+    import torch
+
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    if not any(hub.glob("alexnet-*.pth")):
+        return None, f"the lpips package is installed but the AlexNet weights are not (expected in {hub})"
+    return lpips.LPIPS(net="alex", verbose=False).eval(), None
+
+
+def _lpips_distance(net, a: np.ndarray, b: np.ndarray) -> float:
+    import torch
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+    with torch.no_grad():
+        return float(net(t(a), t(b)).item())
+
+
 class Scorer:
     """Computes every available metric; unavailable ones are listed in ``skipped`` with a reason."""
 
@@ -256,8 +280,11 @@ class Scorer:
         except FileNotFoundError as exc:
             self.niqe_model = None
             self.skipped["niqe"] = str(exc)
-        self.skipped["lpips"] = "needs pretrained VGG/AlexNet LPIPS weights, which are not installed (no download here)"
-        self.skipped["fid"] = "needs pretrained Inception weights, which are not installed (no download here)"
+        self.lpips, reason = _lpips_network()
+        if self.lpips is None:
+            self.skipped["lpips"] = reason
+        self.skipped["fid"] = ("needs pretrained Inception-v3 weights (pt_inception-2015-12-05), which are not installed "
+                               "and cannot be downloaded here")
 
     def embed(self, faces: list[np.ndarray]) -> dict[str, np.ndarray]:
         return {name: emb.embed_images(faces) for name, emb in self.embedders.items()}
@@ -284,6 +311,8 @@ class Scorer:
                 row["lmd"] = landmark_distance(self.landmarks.points(out, box), truth)
             if self.niqe_model is not None:
                 row["niqe"] = niqe.niqe(out, self.niqe_model)
+            if self.lpips is not None:
+                row["lpips"] = _lpips_distance(self.lpips, out, gt)
             rows.append(row)
         return rows
 

@@ -113,3 +113,31 @@ def test_unsharp_baseline_sharpens_without_changing_size():
 def test_cli_reports_a_missing_set_clearly(tmp_path, capsys):
     assert main(["--set", str(tmp_path / "nope"), "-o", str(tmp_path / "r")]) == 2
     assert "not a paired set" in capsys.readouterr().out
+
+
+def test_lpips_is_measured_only_when_package_and_weights_are_installed(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    import torch
+
+    from training import evaluate
+
+    class FakeLPIPS(torch.nn.Module):
+        def __init__(self, net, verbose):
+            super().__init__()
+
+        def forward(self, a, b):
+            return (a - b).abs().mean().view(1, 1, 1, 1)
+
+    monkeypatch.setitem(sys.modules, "lpips", types.SimpleNamespace(LPIPS=FakeLPIPS))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    net, reason = evaluate._lpips_network()
+    assert net is None and "AlexNet weights are not" in reason
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth").write_bytes(b"")
+    net, reason = evaluate._lpips_network()
+    assert net is not None and reason is None
+    img = np.zeros((8, 8, 3), np.uint8)
+    assert evaluate._lpips_distance(net, img, img) == 0.0
+    assert evaluate._lpips_distance(net, img, img + 255) == pytest.approx(2.0)
