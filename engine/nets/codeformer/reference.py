@@ -94,8 +94,13 @@ class ReferenceAdapter(nn.Module):
         return cls(config or ReferenceConfig(), cfg.dim_embd, cfg.codebook_dim, cfg.n_layers, cfg.latent_size)
 
     def context(self, id_embedding: torch.Tensor | None, ref_latent: torch.Tensor | None,
-                batch: int | None = None) -> torch.Tensor:
-        """(ctx, B, dim) composite context; a missing part (None) is replaced by zeros (dropped)."""
+                batch: int | None = None, keep_id: torch.Tensor | None = None,
+                keep_ref: torch.Tensor | None = None) -> torch.Tensor:
+        """(ctx, B, dim) composite context; a missing part (None) is replaced by zeros (dropped).
+
+        ``keep_id`` / ``keep_ref``: per-sample booleans (B,) that drop a part for some samples
+        only (training's condition dropout); dropped parts are zeros, as at inference.
+        """
         parts = []
         dim = self.ref_proj.out_features
         b = batch or (id_embedding.shape[0] if id_embedding is not None else ref_latent.shape[0])
@@ -109,6 +114,10 @@ class ReferenceAdapter(nn.Module):
             parts.append(self.ref_proj(pooled))
         else:
             parts.append(torch.zeros(b, self.config.ref_side**2, dim, device=device))
+        if keep_id is not None:
+            parts[0] = parts[0] * keep_id.view(-1, 1, 1).to(parts[0].dtype)
+        if keep_ref is not None:
+            parts[1] = parts[1] * keep_ref.view(-1, 1, 1).to(parts[1].dtype)
         ctx = torch.cat(parts, dim=1) + self.context_pos
         return self.context_norm(ctx).transpose(0, 1)
 

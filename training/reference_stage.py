@@ -1,0 +1,184 @@
+"""Training the reference adapter (``engine.nets.codeformer.reference``) on a trained backbone.
+
+One reference per sample — a *different* photo of the same identity from the training faces —
+and only the adapter is trained (composite-context projections, cross-attention layers, null
+tokens); the backbone (the official weights, or ``likeness-lite``) stays frozen, so without
+references the network is exactly what it was.
+
+Losses (methods.md §3 on the CodeFormer backbone):
+
+* λ_token · CE(logits(LQ, c), codes of the HQ face) — the lookup transformer's own loss;
+* the **hard-example identity loss** on the straight-through decode at ``fidelity_w``:
+  L_HID = (1 − λ)·L_ID(HQ, out) + λ·L_ID(REF, out), λ = 0.6, weight ``ids_weight`` (0.1);
+* L1 to the HQ face.
+
+For guidance at inference the LQ condition (replaced by the learned null tokens) and each
+context part (identity tokens, appearance tokens) are dropped independently with p = 0.1.
+
+Config: a stage-3-style ``TrainConfig`` with ``stage = 4`` and ``init`` pointing at a training
+checkpoint or a model file (``.safetensors`` / ``.pth``) of the backbone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.nets.codeformer.reference import ReferenceAdapter, ReferenceConfig
+
+from . import data as D
+from .stages import TRAINABLE, Trainer, load_checkpoint
+
+REFERENCE_STAGE = 4
+HARD_EXAMPLE_LAMBDA = 0.6
+DROP_P = 0.1
+# The stage trains the adapter only (registered here so stages.py needs no reference knowledge).
+TRAINABLE.setdefault(REFERENCE_STAGE, ("reference.",))
+
+
+class ReferenceTrainer(Trainer):
+    """Trainer whose trainable part is a ReferenceAdapter attached to a frozen backbone."""
+
+    def __init__(self, config, out_dir, *, reference_config: ReferenceConfig | None = None, **kw) -> None:
+        if config.stage != REFERENCE_STAGE:
+            raise ValueError(f"the reference stage is stage {REFERENCE_STAGE}, config says {config.stage}")
+        resume = kw.pop("resume", False)
+        init = kw.pop("init", None) or config.init
+        if init and Path(init).suffix in (".safetensors", ".pth"):
+            init = backbone_checkpoint(init, Path(out_dir))
+        kw["init"] = init
+        self._ref_config = reference_config or ReferenceConfig()
+        super().__init__(config, out_dir, resume=resume, **kw)
+        by_id: dict[str, list[int]] = {}
+        for i, item in enumerate(self.sampler.items):
+            by_id.setdefault(item.identity, []).append(i)
+        self._same_identity = by_id
+
+    def _init_from(self, ckpt: dict) -> None:
+        """The backbone's weights, then a fresh adapter (before freezing, optimiser and EMA)."""
+        super()._init_from(ckpt)
+        self.net.attach_reference(ReferenceAdapter.for_network(self.net, self._ref_config).to(self.device))
+
+    def state(self) -> dict:
+        return {**super().state(), "reference_config": self._ref_config.to_json()}
+
+    # -- data ----------------------------------------------------------------------------------
+    def _references(self, step: int) -> torch.Tensor:
+        """For each face of the step's batch, another photo of the same person (HQ, random flip)."""
+        refs = []
+        for slot, idx in enumerate(self.sampler.indices(step)):
+            rng = np.random.default_rng((self.cfg.seed, step, slot, 0x8EF))
+            others = [j for j in self._same_identity[self.sampler.items[idx].identity] if j != idx] or [idx]
+            img = self.sampler.items[int(rng.choice(others))].image
+            refs.append(np.ascontiguousarray(img[:, ::-1] if rng.uniform() < 0.5 else img))
+        return D.to_tensor(refs)
+
+    # -- losses --------------------------------------------------------------------------------
+    def _stage3_loss(self, batch: D.Batch) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        net, cfg = self.net, self.cfg
+        adapter = net.reference
+        hq, lq = batch.hq.to(self.device), batch.lq.to(self.device)
+        ref = self._references(self.step).to(self.device)
+        b = hq.shape[0]
+        g = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
+        keep_lq, keep_id, keep_ref = (torch.rand(3, b, generator=g) >= DROP_P).to(self.device)
+        with torch.no_grad():
+            gt_codes = net.quantize.nearest_codes(self.hq_encoder(hq))
+            feats = net.encode_features(lq)
+            ref_latent = net.encode_features(ref)[0]
+            id_emb = self.id_loss.net.embed_aligned(ref) if self.id_loss is not None else torch.zeros(b, adapter.config.id_dim, device=self.device)
+        tokens = net.token_embeddings(feats[0])
+        null = adapter.null_tokens.unsqueeze(1).expand(-1, b, -1)
+        tokens = torch.where(keep_lq.view(1, b, 1), tokens, null)
+        context = adapter.context(id_emb, ref_latent, keep_id=keep_id, keep_ref=keep_ref)
+        logits = adapter.logits(net, tokens, context)
+        ce = F.cross_entropy(logits.flatten(0, 1).float(), gt_codes.flatten())
+        loss = cfg.token_weight * ce
+        logs = {"ce": ce.item(), "acc": (logits.argmax(-1) == gt_codes).float().mean().item()}
+        quant = self._straight_through_quant(logits)
+        out = net.decode_features(quant, feats, w=cfg.fidelity_w, adain_latent=True)
+        l1 = F.l1_loss(out, hq)
+        loss = loss + cfg.l1_weight * l1
+        logs["l1"] = l1.item()
+        if self.id_loss is not None:
+            n = cfg.ids_batch or b
+            cos_hq = self.id_loss.cosine(out[:n], hq[:n])
+            cos_ref = self.id_loss.cosine(out[:n], ref[:n])
+            hid = ((1 - HARD_EXAMPLE_LAMBDA) * (1 - cos_hq) + HARD_EXAMPLE_LAMBDA * (1 - cos_ref)).mean()
+            loss = loss + cfg.ids_weight * hid
+            logs.update(hid=hid.item(), cos_hq=cos_hq.mean().item(), cos_ref=cos_ref.mean().item())
+        return loss, logs, out
+
+    @torch.no_grad()
+    def validate(self, write_grid: bool = True) -> dict:
+        """IDS (dlib, centred) of the EMA model with and without each face's reference."""
+        import copy
+        import json
+
+        net = copy.deepcopy(self.net).eval()
+        self.ema.copy_to(net)
+        hq, lq = self.val_batch.hq.to(self.device), self.val_batch.lq.to(self.device)
+        ref = torch.flip(hq, dims=[3])  # validation has no album: the face's own HQ, mirrored, stands in
+        feats = net.encode_features(lq)
+        tokens = net.token_embeddings(feats[0])
+        plain = net.decode(net.codes_from_logits(net.transform(tokens)), feats, self.cfg.val_w)
+        ctx = net.reference.context(self.id_loss.net.embed_aligned(ref) if self.id_loss else None, net.encode_features(ref)[0])
+        guided = net.decode(net.codes_from_logits(net.reference.logits(net, tokens, ctx)), feats, self.cfg.val_w)
+        res = {"step": self.step}
+        if self.id_loss is not None:
+            res["ids_plain"] = float(self.id_loss.cosine(plain, hq).mean())
+            res["ids_ref"] = float(self.id_loss.cosine(guided, hq).mean())
+        with open(self.out / "val.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(res) + "\n")
+        return res
+
+
+def backbone_checkpoint(model_file: str | os.PathLike[str], out_dir: Path) -> Path:
+    """A model file (e.g. the official CodeFormer or likeness-lite) in the form Trainer inits from."""
+    from engine.nets.codeformer.checkpoint import load_codeformer
+
+    from .stages import atomic_save
+
+    net = load_codeformer(model_file)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "backbone.pt"
+    atomic_save({"model": {k: v for k, v in net.state_dict().items() if not k.startswith("reference.")},
+                 "ema": None, "hq_encoder": None, "disc": None}, path)
+    return path
+
+
+def train_reference(config, out_dir: str | os.PathLike[str], *, items: Sequence[D.FaceItem] | None = None,
+                    val_items: Sequence[D.FaceItem] | None = None, resume: bool = False, init=None,
+                    device: str | None = None, progress: bool = True, until: int | None = None,
+                    reference_config: ReferenceConfig | None = None) -> Path:
+    """Trains the adapter; returns ``out_dir/last.pt`` (export with ``export_reference_model``)."""
+    from .configs import load_config
+
+    cfg = load_config(config) if isinstance(config, str) else config
+    trainer = ReferenceTrainer(cfg, out_dir, items=items, val_items=val_items, resume=resume, init=init,
+                               device=device, progress=progress, reference_config=reference_config)
+    trainer.run(until=until)
+    return Path(out_dir) / "last.pt"
+
+
+def export_reference_model(checkpoint: str | os.PathLike[str], path: str | os.PathLike[str], *, half: bool = False):
+    """Backbone + trained adapter (EMA) as one Likeness safetensors model."""
+    from engine.nets.codeformer import CodeFormer
+    from engine.nets.codeformer.checkpoint import save_codeformer
+
+    from .configs import TrainConfig
+
+    ckpt = load_checkpoint(checkpoint)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    net = CodeFormer(cfg.model_config)
+    ref_cfg = ReferenceConfig.from_json(ckpt["reference_config"]) if ckpt.get("reference_config") else ReferenceConfig()
+    net.attach_reference(ReferenceAdapter.for_network(net, ref_cfg))
+    state = ckpt["ema"]["shadow"]
+    net.load_state_dict({k: state.get(k, v).to(v.dtype) for k, v in net.state_dict().items()})
+    save_codeformer(net.eval(), path, half=half, metadata={"training_stage": "reference", "training_steps": str(ckpt["step"])})
+    return net
