@@ -320,7 +320,7 @@ class Restorer:
             checks = check_consistency(refs)
             for ref, check in zip(refs, checks):
                 if not check.matches:
-                    warnings.append(f"reference {ref.path.name} not used: it {check.text} than the other references")
+                    warnings.append(f"reference {ref.path.name} not used: it does not match the other references ({check.text})")
             refs = [r for r, c in zip(refs, checks) if c.matches] or refs
         elif len(refs) == 2 and not check_consistency(refs)[0].matches:
             warnings.append(f"references {refs[0].path.name} and {refs[1].path.name} may show different people")
