@@ -243,6 +243,14 @@ class Restorer:
             self._detectors[name] = make_detector(name, retinaface_weights=weights, device=str(self.device))
         return self._detectors[name]
 
+    def use_detector(self, name: str, detector) -> None:
+        """Serve detector ``name`` with ``detector`` (any object with ``detect(rgb, min_face=)``).
+
+        The GUI runs dlib's CNN detector in a helper process through this: dlib holds the GIL for
+        the whole detection (seconds), which would freeze the window's thread meanwhile.
+        """
+        self._detectors[name] = detector
+
     def upscaler(self, name: str):
         if name not in self._upscalers:
             from .background import BicubicUpscaler, SpandrelUpscaler
