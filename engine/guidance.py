@@ -79,7 +79,16 @@ def identity_guided_decode(net, logits: torch.Tensor, lq_features: tuple[torch.T
     argmax lookup, and the guided one is the argmax of the corrected logits ℓ + δ, so the output
     stays a codebook face.
     """
-    net.requires_grad_(False)
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)  # gradients go to δ only; restored below
+    try:
+        return _guided_decode(net, logits, lq_features, w, target, embedder, guidance)
+    finally:
+        for p, flag in zip(net.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     logits = logits.detach()
     lq_features = tuple(f.detach() for f in lq_features)
     with torch.no_grad():
