@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from engine.errors import CancelledError, LikenessError
 
 from . import jobs, references
+from .detector_process import ProcessDetector
 from .imaging import THUMB_SIZE, thumbnail, to_array, to_qimage
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class EngineWorker(QObject):
         self._faces: OrderedDict[int, list] = OrderedDict()  # photo id -> engine FaceResults
         self._encoded: OrderedDict[tuple[int, int], object] = OrderedDict()
         self._references: dict[int, references.Reference] = {}
+        self._helpers: list[ProcessDetector] = []
 
     # -- plumbing ------------------------------------------------------------------------------
     @Slot(object)
@@ -82,7 +84,22 @@ class EngineWorker(QObject):
 
             c = self._config
             self._restorer = Restorer(model=c.model, device=c.device, backend=c.backend)
+            self._serve_gil_bound_detectors(self._restorer)
         return self._restorer
+
+    def _serve_gil_bound_detectors(self, restorer) -> None:
+        """dlib's CNN detector (also "auto" without RetinaFace weights) runs in a helper process."""
+        self.close_helpers()
+        detector = ProcessDetector("cnn")  # the process starts at the first detection
+        self._helpers.append(detector)
+        restorer.use_detector("cnn", detector)
+        if not restorer.store.is_installed("retinaface-resnet50"):
+            restorer.use_detector("auto", detector)
+
+    def close_helpers(self) -> None:
+        for helper in self._helpers:
+            helper.close()
+        self._helpers.clear()
 
     def _photo_faces(self, photo_id: int, path: Path, options) -> list:
         """The photo's faces with their alignments, cached for the last few photos."""
@@ -249,6 +266,7 @@ class EngineClient(QObject):
         super().__init__(parent)
         self._queue: list[jobs.Job] = []
         self._current: jobs.Job | None = None
+        self._last: jobs.Job | None = None
         self._thread = QThread()
         self._thread.setObjectName("likeness-engine")
         self.worker = EngineWorker()
@@ -294,8 +312,13 @@ class EngineClient(QObject):
     def _dispatch(self) -> None:
         if self._current is not None or not self._queue:
             return
-        job = min(self._queue, key=lambda j: j.priority)  # min is stable: first of equals
+        candidates = self._queue
+        if isinstance(self._last, jobs.Preview):  # a dragged slider must not starve the batch: alternate
+            others = [j for j in self._queue if not isinstance(j, jobs.Preview)]
+            candidates = others or candidates
+        job = min(candidates, key=lambda j: j.priority)  # min is stable: first of equals
         self._queue.remove(job)
+        self._last = job
         was_busy = self.busy
         self._current = job
         if not was_busy:
@@ -317,3 +340,5 @@ class EngineClient(QObject):
         self._thread.quit()
         if not self._thread.wait(timeout_ms):
             log.warning("the engine thread did not stop within %d ms", timeout_ms)
+        else:
+            self.worker.close_helpers()  # the thread is gone: safe to touch the worker here

@@ -105,3 +105,20 @@ def test_reference_adapter_degrades_until_the_engine_has_references():
         assert changed == options
     if not references.available():
         assert references.match([], None).verdict == references.NOT_AVAILABLE
+
+
+def test_process_detector_gives_the_engines_detections():
+    """The helper-process detector (used for dlib's CNN, which holds the GIL) matches in-thread results."""
+    from app.detector_process import ProcessDetector
+    from engine.faces.detect import make_detector
+    from engine.imageio import read_image
+    from tests.conftest import shared_path
+
+    rgb = read_image(shared_path("data", "real_world", "whole_photos", "04.jpg")).rgb
+    helper = ProcessDetector("hog")  # same code path as "cnn", a fraction of the time
+    try:
+        remote = helper.detect(rgb, min_face=32)
+    finally:
+        helper.close()
+    local = make_detector("hog").detect(rgb, min_face=32)
+    assert [f.box for f in remote] == [f.box for f in local] and len(remote) == 1

@@ -1,0 +1,82 @@
+"""A face detector served by a helper process, for detectors that hold the GIL.
+
+dlib's CNN detector keeps Python's global interpreter lock for the whole detection (seconds per
+photo on a CPU), so running it in the worker thread would freeze the window meanwhile. Here it
+runs in a spawned process; the worker thread waits on a pipe, which leaves the GUI thread free.
+Results are the engine's own ``DetectedFace`` objects, identical to an in-thread detection.
+This module imports nothing heavy: the child imports only the engine's detector module.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+
+log = logging.getLogger(__name__)
+
+_CONTEXT = mp.get_context("spawn")  # never fork a process that runs Qt threads
+
+
+def _serve(conn, name: str) -> None:
+    from engine.faces.detect import make_detector
+
+    detector = make_detector(name)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        rgb, min_face = message
+        try:
+            conn.send(("ok", detector.detect(rgb, min_face=min_face)))
+        except Exception as err:  # sent back and raised in the worker thread
+            conn.send(("error", err))
+
+
+class ProcessDetector:
+    """``detect(rgb, min_face=)`` answered by a helper process running detector ``name``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._process = None
+        self._conn = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        parent, child = _CONTEXT.Pipe()
+        process = _CONTEXT.Process(target=_serve, args=(child, self.name), name=f"likeness-{self.name}-detector",
+                                   daemon=True)
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+
+    def detect(self, rgb, *, min_face: float = 32):
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start()
+            try:
+                self._conn.send((rgb, min_face))
+                status, value = self._conn.recv()
+            except (EOFError, OSError, BrokenPipeError) as err:
+                self._process = None
+                raise RuntimeError(f"the {self.name} face detector process stopped ({err})") from err
+        if status == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        with self._lock:
+            if self._process is None:
+                return
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._process.join(2)
+            if self._process.is_alive():
+                self._process.terminate()
+            self._conn.close()
+            self._process = None
