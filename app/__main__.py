@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     follow_system(app, lambda: settings.get("theme"))
     window = MainWindow(settings)
     window.show()
-    paths = [Path(a) for a in app.arguments()[1:] if not a.startswith("-")]
+    paths = [Path(a) for a in argv[1:] if not a.startswith("-")]
     if paths:
         window.open_paths(paths)
     return app.exec()

@@ -88,8 +88,12 @@ class PhotoDelegate(QStyledItemDelegate):
         if item.status == Status.WORKING:
             return [f"Working {item.progress:.0%}", item.message]
         if item.status == Status.DONE:
-            first = f"Done · {len(item.result_faces)} of {len(item.faces)} faces restored"
-            return [first, ("⚠ " + item.warnings[0]) if item.warnings else item.face_count_text()]
+            first = f"Done · {len(item.result_faces)} of {len(item.faces)} face{'s' if len(item.faces) != 1 else ''} restored"
+            if item.warnings:
+                return [first, "⚠ " + item.warnings[0]]
+            options = item.result_options
+            made = f"{options.upscale}× · likeness w {options.fidelity:.2f}" if options is not None else ""
+            return [first, item.message or made]
         if item.status == Status.SCANNING:
             return [Status.SCANNING.value]
         return [item.status.value, item.face_count_text()]

@@ -76,7 +76,7 @@ class ReferenceTile(QWidget):
             p.setBrush(colour)
             p.drawRoundedRect(QRectF(0, bar.top(), TILE * max(0.05, min(1.0, e.similarity)), 5), 2.5, 2.5)
         if e.similarity is not None:
-            text = f"{'✓ same' if e.good else '? differs'} {e.similarity:.2f}"
+            text = f"{'✓ match' if e.good else '✗ differs'} · {e.similarity:.2f}"
         else:
             text = "no face" if e.error else ("…" if e.analysing else "not checked")
         p.setPen(self.palette().color(self.foregroundRole()))
@@ -190,14 +190,24 @@ class ReferencePanel(QGroupBox):
         self.changed.emit()
 
     def set_match(self, matches: dict) -> None:
-        verdicts = []
+        checked = []
         for ref_id, m in matches.items():
             e = self.entry(ref_id)
             if e is not None:
                 e.similarity, e.verdict, e.good = m.similarity, m.verdict, m.good
-                verdicts.append(m.verdict)
-        if verdicts:
-            self.status.setText(verdicts[0] if len(set(verdicts)) == 1 else "; ".join(verdicts))
+                checked.append(m)
+        known = [m for m in checked if m.similarity is not None]
+        if known:
+            same = sum(1 for m in known if m.good)
+            if same == len(known):
+                text = f"All {len(known)} references look like this person." if len(known) > 1 else \
+                    "The reference looks like this person."
+            else:
+                text = (f"{len(known) - same} of {len(known)} references may show someone else: a wrong reference "
+                        "pulls the face towards another person.")
+            self.status.setText(text)
+        elif checked:
+            self.status.setText(checked[0].verdict)
         self._relayout()
 
     def remove(self, ref_id: int) -> None:

@@ -1,0 +1,221 @@
+"""Screenshots of the desktop app's main states, offscreen, into docs/screenshots/.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--installed]
+
+States: empty window, a batch at work, the compare view with a face preview, side by side,
+the reference panel, the model manager, the settings dialog, and the light theme.
+
+The app runs for real (photo list, worker thread, face detection, alignment, colour fix,
+paste-back). Until a trained restoration model ships, the face network itself is replaced by a
+stand-in (edge-preserving smoothing plus sharpening, blended by w), so the pictures show the
+interface rather than noise from random weights; the status bar says so. ``--installed`` uses
+the installed model instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("LIKENESS_SHARED", REPO.parent / "shared"))
+STAND_IN = "stand-in (no trained model yet)"
+
+
+class StandInFaceRestorer:
+    """The face network's interface (encode/decode/restore) with a classical filter behind it."""
+
+    name = STAND_IN
+
+    def encode(self, faces):
+        return list(faces)
+
+    def decode(self, encoded, w: float):
+        import cv2
+        import numpy as np
+
+        out = []
+        for face in encoded:
+            smooth = cv2.bilateralFilter(face, 9, 40, 7)
+            blur = cv2.GaussianBlur(smooth, (0, 0), 2.0)
+            sharp = cv2.addWeighted(smooth, 1.6, blur, -0.6, 0)
+            out.append(np.clip(w * face.astype(np.float32) + (1 - w) * sharp, 0, 255).astype(np.uint8))
+        return out
+
+    def restore(self, faces, w: float):
+        return self.decode(self.encode(faces), w)
+
+    def moved_to(self, device):
+        return self
+
+
+def use_stand_in() -> None:
+    """Makes the app's worker build Restorers whose face network is the stand-in."""
+    from app import worker
+
+    original = worker.EngineWorker.restorer
+
+    def restorer(self):
+        made = self._restorer is None
+        r = original(self)
+        if made:
+            r._model_name = STAND_IN
+            r._face_restorer = StandInFaceRestorer()
+        return r
+
+    worker.EngineWorker.restorer = restorer
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--installed", action="store_true", help="use the installed restoration model")
+    parser.add_argument("--scale", type=float, default=1.0, help="device pixel ratio of the shots (2 = high-DPI)")
+    args = parser.parse_args()
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["QT_SCALE_FACTOR"] = str(args.scale)
+    work = Path(tempfile.mkdtemp(prefix="likeness-shots-"))
+    if not args.installed:
+        os.environ["LIKENESS_HOME"] = str(work / "home")
+        use_stand_in()
+    source = SHARED / "data" / "real_world" / "whole_photos"
+    if not source.is_dir():
+        print(f"needs {source}", file=sys.stderr)
+        return 2
+    photos = work / "Family album"
+    photos.mkdir()
+    names = {"00.jpg": "Reunion 1998.jpg", "01.jpg": "Band photo.jpg", "03.jpg": "Portrait garden.jpg",
+             "04.jpg": "Grandma.jpg"}
+    for src, dst in names.items():
+        shutil.copy(source / src, photos / dst)
+    refs = work / "References"
+    refs.mkdir()
+    shutil.copy(source / "04.jpg", refs / "Grandma 1975.jpg")
+    shutil.copy(source / "03.jpg", refs / "Portrait 1980.jpg")
+
+    from PySide6.QtCore import QCoreApplication, QSettings
+    from PySide6.QtWidgets import QApplication
+
+    QCoreApplication.setOrganizationName("Likeness")
+    QCoreApplication.setApplicationName("Likeness-screenshots")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
+    app = QApplication(sys.argv[:1])
+
+    from app.main_window import MainWindow
+    from app.photos import Status
+    from app.settings import Settings
+    from app.theme import apply_theme
+
+    settings = Settings()
+    settings.set("detector", "hog")
+    settings.set("backend", "torch")
+    apply_theme(app, "dark")
+    window = MainWindow(settings)
+    window.resize(1440, 900)
+    window.show()
+    args.out.mkdir(parents=True, exist_ok=True)
+    shots: list[Path] = []
+
+    def spin(condition, timeout_s: float = 120) -> None:
+        end = time.perf_counter() + timeout_s
+        while not condition():
+            if time.perf_counter() > end:
+                raise TimeoutError("the app did not reach the state to capture")
+            app.processEvents()
+            time.sleep(0.005)
+
+    def settle() -> None:
+        for _ in range(5):
+            app.processEvents()
+            time.sleep(0.01)
+
+    def shoot(widget, name: str) -> None:
+        settle()
+        path = args.out / f"{name}.png"
+        widget.grab().save(str(path))
+        shots.append(path)
+
+    spin(lambda: window._engine_info.device_label != "")
+    shoot(window, "01-empty")
+
+    # a batch at work: capture while the second photo is being restored
+    window.open_paths([photos])
+    spin(lambda: all(i.scanned for i in window.photos.items()))
+    captured = []
+
+    def on_progress(job, fraction, text):
+        item = window.photos.by_id(getattr(job, "photo_id", -1))
+        if not captured and item is not None and item.name == names["01.jpg"] and text.startswith("Restoring face 2"):
+            window.list.setCurrentIndex(window.photos.index(window.photos.row_of(window.photos.items()[0])))
+            shoot(window, "02-working")
+            captured.append(True)
+
+    window.engine.progress.connect(on_progress)
+    window.run_batch()
+    spin(lambda: all(i.status == Status.DONE for i in window.photos.items()))
+    window.engine.progress.disconnect(on_progress)
+
+    # compare view with a face chosen and its live preview; one face excluded
+    window.list.setCurrentIndex(window.photos.index(0))
+    window.select_face(1)
+    spin(lambda: getattr(window, "last_preview", None) is not None and window.last_preview.face_index == 1)
+    window.compare.split = 0.52
+    shoot(window, "03-compare")
+
+    window.set_side_by_side(True)
+    window.compare.set_scale(window.compare.fit_scale() * 1.5)
+    shoot(window, "04-side-by-side")
+    window.set_side_by_side(False)
+    window.compare.fit()
+
+    # references: two photos dropped on the panel, checked against the chosen face
+    grandma = next(i for i in window.photos.items() if i.name == names["04.jpg"])
+    window.list.setCurrentIndex(window.photos.index(window.photos.row_of(grandma)))
+    window.select_face(0)
+    panel = window.controls.references
+    panel.add_paths([refs / "Grandma 1975.jpg", refs / "Portrait 1980.jpg"])
+    spin(lambda: not any(e.analysing for e in panel.entries))
+    window._request_match()
+    spin(lambda: all(e.similarity is not None for e in panel.entries if e.aligned is not None) or
+         "not available" in panel.status.text(), 180)
+    spin(lambda: getattr(window, "last_preview", None) is not None and window.last_preview.photo_id == window.current.id)
+    window.controls_scroll.ensureWidgetVisible(panel)
+    shoot(window, "05-references")
+
+    # the model manager
+    window.models_dialog()
+    dialog = window.models_window
+    dialog.resize(940, 580)
+    dialog.select("codeformer")
+    shoot(dialog, "06-models")
+    dialog.close()
+
+    from app.dialogs.settings import SettingsDialog
+
+    settings_dialog = SettingsDialog(settings, window)
+    settings_dialog.show()
+    shoot(settings_dialog, "07-settings")
+    settings_dialog.close()
+
+    apply_theme(app, "light")
+    window.controls_scroll.verticalScrollBar().setValue(0)
+    window.list.setCurrentIndex(window.photos.index(0))
+    window.select_face(2)
+    spin(lambda: getattr(window, "last_preview", None) is not None and window.last_preview.photo_id == window.current.id)
+    shoot(window, "08-light-theme")
+
+    window.close()
+    shutil.rmtree(work, ignore_errors=True)
+    for path in shots:
+        print(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
