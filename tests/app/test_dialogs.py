@@ -1,0 +1,98 @@
+"""Model manager download (progress, cancel, resume) against a local server; about box; export dialog."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import time
+
+import pytest
+
+from engine.models import ModelStore
+from engine.models.catalogue import ModelRecord
+
+PAYLOAD = bytes(range(256)) * (4 * 4096)  # 4 MiB
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Serves PAYLOAD in small pieces with pauses (a slow connection), honouring Range."""
+
+    def do_GET(self):  # noqa: N802
+        start = 0
+        if self.headers.get("Range", "").startswith("bytes="):
+            start = int(self.headers["Range"][6:].split("-")[0])
+        body = PAYLOAD[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body)))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        self.end_headers()
+        try:
+            for i in range(0, len(body), 128 * 1024):
+                self.wfile.write(body[i:i + 128 * 1024])
+                time.sleep(0.02)  # server side: the test itself waits on signals only
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/demo.bin"
+    httpd.shutdown()
+
+
+def test_download_shows_progress_cancels_and_resumes(qtbot, tmp_path, server):
+    from app.dialogs.models import ModelDialog
+
+    record = ModelRecord(id="demo-upscaler", file="demo.bin", kind="upscaler", arch="demo", purpose="A test file.",
+                         licence="MIT", url=server, size=len(PAYLOAD), sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    store = ModelStore(tmp_path / "models", catalogue={record.id: record}, bundled_dir=tmp_path / "bundled")
+    dialog = ModelDialog(store)
+    qtbot.addWidget(dialog)
+    dialog.select("demo-upscaler")
+    assert dialog.table.item(0, 2).text() == "Not installed" and dialog.download.isEnabled()
+    dialog.download.click()
+    qtbot.waitUntil(lambda: dialog.progress.maximum() == 1000 and dialog.progress.value() > 0, timeout=20000)
+    assert dialog.cancel.isEnabled() and not dialog.download.isEnabled()
+    dialog.cancel.click()
+    qtbot.waitUntil(lambda: "cancelled" in dialog.message.text(), timeout=20000)
+    assert not store.is_installed("demo-upscaler")
+    assert (tmp_path / "models" / "demo.bin.part").exists()  # kept: the next download resumes
+    with qtbot.waitSignal(dialog.models_changed, timeout=30000):
+        dialog.download.click()
+    assert store.is_installed("demo-upscaler")
+    assert dialog.table.item(0, 2).text() == "Installed" and dialog.remove_button.isEnabled()
+    dialog.close()
+
+
+def test_about_box_names_versions_and_model_licences(qtbot, tmp_path):
+    from app.dialogs.about import AboutDialog
+
+    dialog = AboutDialog(ModelStore(tmp_path / "models"))
+    qtbot.addWidget(dialog)
+    text = dialog.text.toPlainText()
+    assert "PySide6" in text and "torch" in text and "Python" in text
+    assert "S-Lab License" in text and "codeformer" in text
+
+
+def test_export_dialog_checks_the_name_pattern(qtbot):
+    from app.dialogs.export import ExportDialog
+    from app.settings import Settings
+
+    s = Settings()
+    dialog = ExportDialog(s, 0, 3)
+    qtbot.addWidget(dialog)
+    assert dialog.everything.isChecked() and not dialog.only_selected.isEnabled()
+    dialog.naming.setText("{title}")
+    assert not dialog.export_button.isEnabled() and "{title}" in dialog.problem.text()
+    dialog.naming.setText("{name}_w{w}")
+    dialog.format.setCurrentIndex(dialog.format.findData("png"))
+    dialog.accept()
+    assert s.get("naming") == "{name}_w{w}" and s.get("format") == "png"
