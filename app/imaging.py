@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QImageReader
 
 THUMB_SIZE = 112
@@ -46,3 +46,25 @@ def read_upright(path: Path, max_side: int | None = None) -> QImage:
             reader.setScaledSize(size)
     image = reader.read()
     return image
+
+
+class PhotoLoader(QObject):
+    """Reads full-size photos for display on a pool thread, so the window never waits on a decode."""
+
+    loaded = Signal(object, QImage)  # key, image (null when unreadable)
+
+    def load(self, key, path: Path) -> None:
+        QThreadPool.globalInstance().start(_Load(self, key, path))
+
+
+class _Load(QRunnable):
+    def __init__(self, loader: PhotoLoader, key, path: Path) -> None:
+        super().__init__()
+        self.loader, self.key, self.path = loader, key, path
+
+    def run(self) -> None:
+        image = read_upright(self.path)
+        try:
+            self.loader.loaded.emit(self.key, image)
+        except RuntimeError:  # the window closed meanwhile
+            pass

@@ -21,7 +21,7 @@ from . import jobs
 from . import references as refs
 from .export import output_path
 from .icons import icon
-from .imaging import read_upright
+from .imaging import PhotoLoader
 from .photos import IMAGE_SUFFIXES, PhotoItem, PhotoListModel, Roles, Status
 from .settings import Settings
 from .widgets.compare_view import CompareView
@@ -45,6 +45,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1360, 860)
         self.engine = EngineClient(self)
+        self.loader = PhotoLoader(self)
+        self.loader.loaded.connect(self._on_before_loaded)
         self.photos = PhotoListModel(self)
         self.current: PhotoItem | None = None
         self.current_face: int | None = None
@@ -533,11 +535,19 @@ class MainWindow(QMainWindow):
             self.compare.set_faces([], set(), None)
             self._update_actions()
             return
-        before = read_upright(item.path)
-        size = item.size or ((before.width(), before.height()) if not before.isNull() else None)
-        self.compare.set_photo(None if before.isNull() else before, size, item.result)
+        # the thumbnail at once, the full-size original when the loader has read it
+        self.compare.set_photo(item.thumbnail, item.size, item.result)
         self.compare.set_faces(item.faces, item.excluded, None)
+        self.loader.load(item.id, item.path)
         self._update_actions()
+
+    def _on_before_loaded(self, photo_id: int, image) -> None:
+        item = self.current
+        if item is None or item.id != photo_id or image.isNull():
+            return
+        size = item.size or (image.width(), image.height())
+        self.compare.set_photo(image, size, item.result)
+        self.compare.set_faces(item.faces, item.excluded, self.current_face)
 
     def _on_item_changed(self, item: PhotoItem) -> None:
         if item is not self.current:

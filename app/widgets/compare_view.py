@@ -55,7 +55,7 @@ class CompareView(QWidget):
     # -- content -------------------------------------------------------------------------------
     def set_photo(self, before: QImage | None, size: tuple[int, int] | None, after: QImage | None = None) -> None:
         """Shows a new photo, fitted; ``size`` is the original's (width, height)."""
-        new_photo = size is None or QSize(*size) != self.scene_size or before is None
+        new_photo = size is None or QSize(*size) != self.scene_size
         self.before = before
         self.after = after
         self.scene_size = QSize(*size) if size else (before.size() if before is not None else QSize())

@@ -34,6 +34,7 @@ def tiny_weights(tmp_path_factory):
 
     from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
 
+    torch.set_num_threads(1)  # the engine thread shares 2 cores with the GUI and other jobs
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     torch.manual_seed(0)
     save_codeformer(CodeFormer(TINY), path)
