@@ -10,25 +10,25 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
+def create_window(argv: list[str]):
+    """The application object (created if needed) and the main window, with ``argv``'s photos opened."""
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
+    from .icons import icon
     from .main_window import MainWindow
     from .settings import Settings
     from .theme import apply_theme, follow_system
 
-    logging.basicConfig(level=logging.INFO if "--verbose" in argv else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    argv = [a for a in argv if a != "--verbose"]
     QCoreApplication.setOrganizationName("Likeness")
     QCoreApplication.setApplicationName("Likeness")
-    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    if QApplication.instance() is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationDisplayName("Likeness")
     app.setDesktopFileName("likeness")
+    app.setWindowIcon(icon("face"))
     settings = Settings()
     apply_theme(app, settings.get("theme"))
     follow_system(app, lambda: settings.get("theme"))
@@ -37,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     paths = [Path(a) for a in argv[1:] if not a.startswith("-")]
     if paths:
         window.open_paths(paths)
+    return app, window
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv if argv is None else argv)
+    logging.basicConfig(level=logging.INFO if "--verbose" in argv else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app, _window = create_window([a for a in argv if a != "--verbose"])
     return app.exec()
 
 

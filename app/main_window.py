@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self._store = store
         self.setWindowTitle("Likeness")
+        self.setWindowIcon(icon("face"))
         self.setAcceptDrops(True)
         self.resize(1360, 860)
         self.engine = EngineClient(self)
@@ -371,6 +372,14 @@ class MainWindow(QMainWindow):
         return True
 
     def _run(self, items: list[PhotoItem]) -> None:
+        if self._engine_info.model_error and not self._engine_info.model:
+            answer = QMessageBox.question(
+                self, "No restoration model",
+                f"{self._engine_info.model_error}\n\nOpen the model manager to download or import one?",
+            )  # fmt: skip
+            if answer == QMessageBox.StandardButton.Yes:
+                self.models_dialog()
+            return
         queued = {j.photo_id for j in [self.engine.current, *self.engine.pending()] if isinstance(j, jobs.Restore)}
         items = [i for i in items if i.id not in queued]
         if not items:
@@ -596,6 +605,10 @@ class MainWindow(QMainWindow):
 
     def _on_fidelity(self, w: float) -> None:
         self.request_preview()
+        stale = sum(1 for i in self.photos.items() if i.status == Status.DONE and self._needs_run(i))
+        if stale:
+            self.notify(f"Likeness w {w:.2f} is previewed on the selected face; Restore All (Ctrl+R) applies it "
+                        f"to {stale} restored photo{'s' if stale != 1 else ''}.")
 
     @Slot(object)
     def _on_preview(self, outcome: jobs.PreviewOutcome) -> None:

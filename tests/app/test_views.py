@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
@@ -82,21 +82,33 @@ def test_out_of_memory_notice_is_shown(window, tmp_path):
     assert window.device_label.text() == "Device: CPU (2 threads)"
 
 
-def test_command_line_paths_are_opened(qtbot, tiny_model, photos, settings):
-    from app.__main__ import main
+def test_command_line_paths_are_opened(qtbot, tiny_model, photos):
+    """``python -m app PHOTO`` (what "Open with…" runs) opens the window with the photo in the list."""
+    from app.__main__ import create_window
+
+    _app, window = create_window(["likeness", str(photos / "04.jpg")])
+    qtbot.addWidget(window)
+    assert window.isVisible()
+    assert [i.path for i in window.photos.items()] == [photos / "04.jpg"]
+    qtbot.waitUntil(lambda: window.photos.item(0).scanned, timeout=30000)
+    window.close()
+
+
+def test_without_a_model_the_window_says_how_to_get_one(qtbot, settings, photos, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     from app.main_window import MainWindow
 
-    seen = []
-
-    def check() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if windows and windows[0].photos.rowCount() == 1:
-            seen.append(windows[0].photos.item(0).path)
-            windows[0].close()
-            QApplication.instance().quit()
-        else:
-            QTimer.singleShot(20, check)
-
-    QTimer.singleShot(0, check)
-    assert main(["likeness", str(photos / "04.jpg")]) == 0
-    assert seen == [photos / "04.jpg"]
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w._engine_info.model_error is not None, timeout=30000)
+    assert w.model_label.text() == "Model: none installed"
+    assert "Models" in w.status_text.text()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    w.open_paths([photos / "04.jpg"])
+    qtbot.waitUntil(lambda: w.photos.item(0).scanned, timeout=30000)  # faces are found without a model
+    w.act_run.trigger()
+    assert asked and "No face restoration model is installed" in asked[0]
+    assert w.photos.item(0).status.name == "READY"
+    w.close()
