@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_KEYS = {"model", "device", "backend"}
 FACE_KEYS = {"detector", "min_face"}
+EMPTY_HINT = "Drop photos or folders here, or use File → Open"
 OPEN_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
@@ -540,10 +541,12 @@ class MainWindow(QMainWindow):
         self.current_face = None
         self.controls.preview.show_face(None, True)
         if item is None:
+            self.compare.placeholder = EMPTY_HINT
             self.compare.set_photo(None, None)
             self.compare.set_faces([], set(), None)
             self._update_actions()
             return
+        self.compare.placeholder = self._placeholder(item)
         # the thumbnail at once, the full-size original when the loader has read it
         self.compare.set_photo(item.thumbnail, item.size, item.result)
         self.compare.set_faces(item.faces, item.excluded, None)
@@ -558,9 +561,16 @@ class MainWindow(QMainWindow):
         self.compare.set_photo(image, size, item.result)
         self.compare.set_faces(item.faces, item.excluded, self.current_face)
 
+    @staticmethod
+    def _placeholder(item: PhotoItem) -> str:
+        if item.status == Status.FAILED and not item.scanned:
+            return f"{item.name} cannot be shown: {item.message}"
+        return "Loading…"
+
     def _on_item_changed(self, item: PhotoItem) -> None:
         if item is not self.current:
             return
+        self.compare.placeholder = self._placeholder(item)
         if self.compare.after is not item.result or (item.size and self.compare.scene_size.width() != item.size[0]):
             self.compare.set_photo(self.compare.before, item.size, item.result)
         self.compare.set_faces(item.faces, item.excluded, self.current_face)

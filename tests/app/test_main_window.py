@@ -135,6 +135,8 @@ def test_failed_photo_does_not_stop_the_batch(window, photos, qtbot, tmp_path):
     bad = window.photos.item(0)
     qtbot.waitUntil(lambda: bad.status == Status.FAILED, timeout=TIMEOUT)
     assert "damaged" in bad.message or "not an image" in bad.message
+    window.list.setCurrentIndex(window.photos.index(0))
+    assert "cannot be shown" in window.compare.placeholder
     assert str(tmp_path) not in bad.message  # the list already names the file
 
 
@@ -144,7 +146,10 @@ def test_export_keeps_exif_dates_and_orientation(window, photos, qtbot, tmp_path
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to view
     exif.get_ifd(0x8769)[0x9003] = "1974:08:15 10:20:30"  # DateTimeOriginal
-    src.crop((0, 0, 225, 150)).save(dated, exif=exif.tobytes(), quality=92)
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src.crop((0, 0, 225, 150)).save(dated, exif=exif.tobytes(), icc_profile=icc, quality=92)
     original = dated.read_bytes()
     window.open_paths([dated])
     qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
@@ -162,6 +167,7 @@ def test_export_keeps_exif_dates_and_orientation(window, photos, qtbot, tmp_path
         assert im.size == (300, 450)
         assert im.getexif().get(0x0112, 1) == 1  # pixels upright, orientation reset
         assert im.getexif().get_ifd(0x8769).get(0x9003) == "1974:08:15 10:20:30"
+        assert im.info.get("icc_profile") == icc  # colour profile kept
     assert dated.read_bytes() == original
     with qtbot.waitSignal(window.engine.exported, timeout=TIMEOUT) as again:  # never overwrites
         window.export(window.export_targets(False), out)
