@@ -40,10 +40,33 @@ def create_window(argv: list[str]):
     return app, window
 
 
+def log_file() -> Path:
+    """Where the app keeps its log (errors with their tracebacks), in the user's log folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("Likeness", appauthor=False)) / "likeness.log"
+
+
+def setup_logging(verbose: bool) -> None:
+    from logging.handlers import RotatingFileHandler
+
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+    except OSError as err:
+        logging.getLogger(__name__).warning("no log file (%s)", err)
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    logging.getLogger().addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
-    logging.basicConfig(level=logging.INFO if "--verbose" in argv else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("--verbose" in argv)
     app, _window = create_window([a for a in argv if a != "--verbose"])
     return app.exec()
 

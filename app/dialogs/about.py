@@ -41,7 +41,14 @@ def about_html(store, engine_info=None) -> str:
         f"<h3>Models and their licences</h3><table cellspacing=4><tr><th align=left>Model</th>"
         f"<th align=left>Licence</th><th align=left>State</th></tr>{models}</table>"
         "<p>Likeness is licensed under the Apache License 2.0. Icons are drawn by the application itself.</p>"
+        f"<p>Log file: {_log_file()}</p>"
     )
+
+
+def _log_file() -> str:
+    from ..__main__ import log_file
+
+    return str(log_file())
 
 
 class AboutDialog(QDialog):

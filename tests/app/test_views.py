@@ -112,3 +112,17 @@ def test_without_a_model_the_window_says_how_to_get_one(qtbot, settings, photos,
     assert asked and "No face restoration model is installed" in asked[0]
     assert w.photos.item(0).status.name == "READY"
     w.close()
+
+
+def test_an_unexpected_error_fails_one_photo_and_logs_the_traceback(window, photos, qtbot, monkeypatch, caplog):
+    from app.photos import Status
+    from app.worker import EngineWorker
+
+    def broken(self, job):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(EngineWorker, "_run_scan", broken)
+    window.open_paths([photos / "04.jpg", photos / "03.jpg"])
+    qtbot.waitUntil(lambda: all(i.status == Status.FAILED for i in window.photos.items()), timeout=30000)
+    assert "Unexpected error (ZeroDivisionError: a bug)" in window.photos.item(0).message
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
