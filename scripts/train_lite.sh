@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
 # Trains the bundled likeness-lite model: stages I, II, III, then exports the EMA weights (fp16).
-# Run from the repository root; resumable (each stage continues from its last checkpoint and a
+# Run from the repository root; resumable (each stage continues from its last checkpoint, a
 # finished stage is skipped). Needs the aligned-face cache:
 #   python -m training.face_import ../shared/data/faces/identities ../cache/faces256
-# Usage: scripts/train_lite.sh [OUT=../cache/train/lite]
+# Usage: scripts/train_lite.sh [OUT] [STAGE1_END STAGE2_END STAGE3_END]
+#   The optional ends are wall-clock times (e.g. 03:50, "date -d" syntax): on a shared CPU a
+#   stage may be cut short at its end time (final.json then records the steps reached). To
+#   reproduce a run exactly, pass each stage's recorded step count instead:
+#   .venv/bin/python -m training.cli train S --config lite_stageS --steps N --out OUT/stageS
 set -euo pipefail
 OUT=${1:-../cache/train/lite}
+ENDS=("${2:-}" "${3:-}" "${4:-}")
 PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=2
 for s in 1 2 3; do
   if [[ -f "$OUT/stage$s/final.json" ]]; then echo "stage $s already done"; continue; fi
-  "$PY" -m training.cli train "$s" --config "lite_stage$s" --out "$OUT/stage$s" --init "$OUT/stage$((s-1))/last.pt" --resume
+  budget=()
+  end=${ENDS[$((s-1))]}
+  if [[ -n "$end" ]]; then
+    mins=$(( ($(date -d "$end" +%s) - $(date +%s)) / 60 ))
+    (( mins < 1 )) && mins=1
+    budget=(--max-minutes "$mins")
+  fi
+  init=()
+  (( s > 1 )) && init=(--init "$OUT/stage$((s-1))/last.pt")
+  "$PY" -m training.cli train "$s" --config "lite_stage$s" --out "$OUT/stage$s" "${init[@]}" --resume "${budget[@]}"
 done
 "$PY" -m training.cli export "$OUT/stage3/last.pt" "$OUT/likeness-lite.safetensors"

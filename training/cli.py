@@ -1,7 +1,8 @@
 """``likeness-train``: train the CodeFormer stages and export a model.
 
     likeness-train train STAGE --config NAME|FILE [--out DIR] [--resume] [--init CKPT]
-                               [--steps N] [--device cpu|cuda] [--no-progress]
+                               [--steps N] [--max-minutes M] [--device cpu|cuda]
+                               [--no-progress]
     likeness-train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
     likeness-train configs
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", help="checkpoint of the previous stage (overrides the config's)")
     t.add_argument("--steps", type=int, help="override the config's step count")
     t.add_argument("--device", choices=("cpu", "cuda"))
+    t.add_argument("--max-minutes", type=float, help="wall-clock budget; the stage stops (with a checkpoint) when it is spent")
     t.add_argument("--no-progress", action="store_true")
     e = sub.add_parser("export", help="write a checkpoint's EMA weights as a Likeness .safetensors model")
     e.add_argument("checkpoint", type=Path)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from .stages import train_stage
 
     out = args.out or Path("../cache/train") / cfg.name
-    path = train_stage(cfg, out, resume=args.resume, init=args.init, device=args.device, progress=not args.no_progress)
+    path = train_stage(cfg, out, resume=args.resume, init=args.init, device=args.device, progress=not args.no_progress, max_minutes=args.max_minutes)
     print(f"stage {cfg.stage} checkpoint: {path}")
     return 0
 

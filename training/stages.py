@@ -256,6 +256,7 @@ class Trainer:
         self.code_counts = torch.zeros(cfg.model_config.codebook_size, dtype=torch.long)
         self.id_center: torch.Tensor | None = self.id_loss.center.cpu() if self.id_loss is not None else None
         self.wall = 0.0
+        self.stopped_early = False
         if resume and (self.out / "last.pt").is_file():
             self._load(load_checkpoint(self.out / "last.pt"))
         elif not resume:
@@ -567,8 +568,18 @@ class Trainer:
         return res
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, until: int | None = None, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
-        """Train to ``until`` (default ``config.steps``); returns the logs of the steps run now."""
+    def run(
+        self,
+        until: int | None = None,
+        on_step: Callable[[int, dict], None] | None = None,
+        deadline: float | None = None,
+    ) -> list[dict]:
+        """Train to ``until`` (default ``config.steps``); returns the logs of the steps run now.
+
+        ``deadline`` (a ``time.time()`` value) stops the run early after the step that passes
+        it, with a checkpoint: CPU time on a shared machine is not predictable, so a stage can
+        be given a wall-clock budget and report the steps it reached (``self.stopped_early``).
+        """
         from tqdm import tqdm
 
         cfg = self.cfg
@@ -593,9 +604,14 @@ class Trainer:
                     on_step(self.step, logs)
                 if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                     self.validate()
-                if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self.step == end:
+                late = deadline is not None and time.time() >= deadline
+                if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or self.step == end or late:
                     logf.flush()
                     self.save()
+                if late and self.step < end:
+                    self.stopped_early = True
+                    log.info("stage %d: wall-clock budget reached at step %d", self.stage, self.step)
+                    break
         finally:
             logf.close()
             bar.close()
@@ -629,17 +645,25 @@ def train_stage(
     device: str | None = None,
     progress: bool = True,
     until: int | None = None,
+    max_minutes: float | None = None,
 ) -> Path:
-    """Trains one stage; returns the path of its final checkpoint (``out_dir/last.pt``)."""
+    """Trains one stage; returns the path of its final checkpoint (``out_dir/last.pt``).
+
+    ``max_minutes`` bounds this call's wall time; a stage stopped by it counts as finished
+    (``final.json`` records ``stopped_early`` and the steps reached).
+    """
     cfg = load_config(config) if isinstance(config, str) else config
+    deadline = time.time() + 60 * max_minutes if max_minutes else None
     trainer = Trainer(cfg, out_dir, items=items, val_items=val_items, resume=resume, init=init, device=device, progress=progress)
-    trainer.run(until=until)
-    if trainer.step >= cfg.steps and not (Path(out_dir) / "final.json").exists():
+    trainer.run(until=until, deadline=deadline)
+    done = trainer.step >= cfg.steps or trainer.stopped_early
+    if done and not (Path(out_dir) / "final.json").exists():
         res = trainer.validate()
-        (Path(out_dir) / "final.json").write_text(
-            json.dumps({"step": trainer.step, "wall_s": trainer.wall, "nan_skips": trainer.nan_skips, "val": res, "perceptual": trainer.perceptual_kind}) + "\n",
-            encoding="utf-8",
-        )
+        info = {
+            "step": trainer.step, "planned_steps": cfg.steps, "stopped_early": trainer.stopped_early,
+            "wall_s": trainer.wall, "nan_skips": trainer.nan_skips, "val": res, "perceptual": trainer.perceptual_kind,
+        }  # fmt: skip
+        (Path(out_dir) / "final.json").write_text(json.dumps(info) + "\n", encoding="utf-8")
     return Path(out_dir) / "last.pt"
 
 
