@@ -253,7 +253,9 @@ class MainWindow(QMainWindow):
         self.photos.item_changed.connect(self._on_item_changed)
         self.compare.face_clicked.connect(self.select_face)
         self.compare.face_toggled.connect(self.toggle_face)
-        self.compare.zoom_changed.connect(lambda pct: self.zoom_label.setText(f"{pct:.0f} %"))
+        self.compare.zoom_changed.connect(lambda pct: self.zoom_label.setText(f"Zoom {pct:.0f} %"))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._list_menu)
         self.controls.fidelity.moved.connect(self._on_fidelity)
         self.controls.preview.include_toggled.connect(lambda on: self.set_face_included(self.current_face, on))
         self.controls.manage_models.connect(self.models_dialog)
@@ -326,6 +328,20 @@ class MainWindow(QMainWindow):
         if paths:
             self.open_paths(paths)
             event.acceptProposedAction()
+
+    def _list_menu(self, pos) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu(self)
+        menu.addActions([self.act_run_selected, self.act_export, self.act_copy])
+        reveal = menu.addAction(icon("folder"), "Show Original in Folder")
+        menu.addSeparator()
+        menu.addAction(self.act_remove)
+        index = self.list.indexAt(pos)
+        reveal.setEnabled(index.isValid())
+        chosen = menu.exec(self.list.viewport().mapToGlobal(pos))
+        if chosen is reveal and index.isValid():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(index.data(Roles.ITEM).path.parent)))
 
     def remove_selected(self) -> None:
         items = [i.data(Roles.ITEM) for i in self.list.selectionModel().selectedIndexes()]
