@@ -217,7 +217,6 @@ class MainWindow(QMainWindow):
         self.overall = QProgressBar()
         self.overall.setMaximumWidth(220)
         self.overall.setTextVisible(True)
-        self.overall.setFormat("%v of %m photos")
         self.overall.hide()
         self.zoom_label = QLabel("")
         self.device_label = QLabel("Device: starting…")
@@ -409,8 +408,7 @@ class MainWindow(QMainWindow):
             self.photos.update(item)
             self.engine.submit(jobs.Restore(photo_id=item.id, request=RestoreRequest(item.path, None, self.options_for(item))))
             self._batch.append(item.id)
-        self.overall.setRange(0, len(self._batch))
-        self.overall.setValue(self._batch_finished)
+        self._batch_progress()
         self.overall.show()
         self.notify(f"Restoring {len(self._batch)} photo{'s' if len(self._batch) != 1 else ''}…")
         self._update_actions()
@@ -522,9 +520,11 @@ class MainWindow(QMainWindow):
     def _batch_progress(self, current_fraction: float = 0.0) -> None:
         if not self._batch:
             return
-        self.overall.setMaximum(len(self._batch))
-        self.overall.setValue(min(len(self._batch), self._batch_finished))
-        self.overall.setToolTip(f"{(self._batch_finished + current_fraction) / len(self._batch):.0%}")
+        total, finished = len(self._batch), min(len(self._batch), self._batch_finished)
+        self.overall.setMaximum(total * 100)
+        self.overall.setValue(min(total * 100, int(100 * (finished + current_fraction))))
+        self.overall.setFormat(f"{finished} of {total} photos")
+        self.overall.setToolTip(f"{(finished + current_fraction) / total:.0%} of the batch")
 
     def _batch_complete(self) -> None:
         done = sum(1 for i in self.photos.items() if i.id in self._batch and i.status == Status.DONE)
