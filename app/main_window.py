@@ -215,7 +215,7 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         self.status_text = QLabel("Ready")
         self.overall = QProgressBar()
-        self.overall.setMaximumWidth(220)
+        self.overall.setFixedWidth(200)
         self.overall.setTextVisible(True)
         self.overall.hide()
         self.zoom_label = QLabel("")
