@@ -48,12 +48,23 @@ def read_upright(path: Path, max_side: int | None = None) -> QImage:
     return image
 
 
+def save_result(path: Path, rgb: np.ndarray) -> Path:
+    """Keeps a restored image on disk, uncompressed (fast to write and read back exactly)."""
+    np.save(path, np.ascontiguousarray(rgb), allow_pickle=False)
+    return path
+
+
+def load_result(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
 class PhotoLoader(QObject):
-    """Reads full-size photos for display on a pool thread, so the window never waits on a decode."""
+    """Reads full-size images for display on a pool thread, so the window never waits on a decode."""
 
     loaded = Signal(object, QImage)  # key, image (null when unreadable)
 
     def load(self, key, path: Path) -> None:
+        """Key and image of a photo file, or of a restored result (``.npy``)."""
         QThreadPool.globalInstance().start(_Load(self, key, path))
 
 
@@ -63,7 +74,13 @@ class _Load(QRunnable):
         self.loader, self.key, self.path = loader, key, path
 
     def run(self) -> None:
-        image = read_upright(self.path)
+        if self.path.suffix == ".npy":
+            try:
+                image = to_qimage(load_result(self.path))
+            except (OSError, ValueError):
+                image = QImage()
+        else:
+            image = read_upright(self.path)
         try:
             self.loader.loaded.emit(self.key, image)
         except RuntimeError:  # the window closed meanwhile

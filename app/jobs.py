@@ -90,7 +90,8 @@ class Export(Job):
     photo_id: int = 0
     source: Path = Path()
     output: Path = Path()
-    image: QImage | None = None
+    image: QImage | None = None  # the result in memory, or
+    image_file: Path | None = None  # the result kept on disk by the worker
     quality: int = 95
     priority: ClassVar[int] = 3
 
@@ -146,6 +147,7 @@ class RestoreOutcome:
     timings: dict[str, float]
     output: Path | None
     options: RestoreOptions
+    result_file: Path | None = None  # the full result as .npy (the GUI keeps few results in memory)
 
 
 @dataclass

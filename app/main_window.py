@@ -32,6 +32,7 @@ from .worker import EngineClient
 log = logging.getLogger(__name__)
 
 ENGINE_KEYS = {"model", "device", "backend"}
+KEEP_RESULTS = 3  # restored photos kept in memory; the others are on disk (see EngineWorker)
 FACE_KEYS = {"detector", "min_face"}
 EMPTY_HINT = "Drop photos or folders here, or use File → Open"
 OPEN_FILTER = "Photos (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self._exports: dict[int, Path] = {}
         self._last_export_folder: Path | None = None
         self._engine_info = jobs.EngineInfo()
+        self._in_memory: list[PhotoItem] = []
 
         self._build_widgets()
         self._build_actions()
@@ -352,6 +354,12 @@ class MainWindow(QMainWindow):
             self.current = None
             self.show_photo(None)
         self.photos.remove(items)
+        exporting = {j.photo_id for j in [self.engine.current, *self.engine.pending()] if isinstance(j, jobs.Export)}
+        for item in items:
+            if item in self._in_memory:
+                self._in_memory.remove(item)
+            if item.result_file is not None and item.id not in exporting:
+                item.result_file.unlink(missing_ok=True)
         self._update_actions()
 
     # -- options -------------------------------------------------------------------------------
@@ -460,7 +468,10 @@ class MainWindow(QMainWindow):
         item = self.photos.by_id(outcome.photo_id)
         if item is None:
             return
-        item.result = outcome.image
+        if item.result_file is not None and item.result_file != outcome.result_file:
+            item.result_file.unlink(missing_ok=True)  # an earlier restoration of this photo
+        item.result, item.result_file = outcome.image, outcome.result_file
+        self._keep_in_memory(item)
         item.faces = outcome.faces
         item.scanned = True
         item.result_faces = {f.index for f in outcome.faces if f.restored}
@@ -474,6 +485,28 @@ class MainWindow(QMainWindow):
         if outcome.device and outcome.device != self._engine_info.device_label:
             self.device_label.setText(f"Device: {outcome.device}")
         self.model_label.setText(f"Model: {outcome.model}")
+
+    def _keep_in_memory(self, item: PhotoItem) -> None:
+        """Keeps the newest few results as images; older ones are read back from disk when shown."""
+        if item in self._in_memory:
+            self._in_memory.remove(item)
+        self._in_memory.append(item)
+        while len(self._in_memory) > KEEP_RESULTS:
+            old = next((i for i in self._in_memory if i is not self.current), None)
+            if old is None:
+                break
+            self._in_memory.remove(old)
+            if old.result_file is not None:
+                old.result = None
+
+    def result_image(self, item: PhotoItem):
+        """The restored image of ``item``, read back from disk when it is not in memory."""
+        if item.result is None and item.result_file is not None:
+            from .imaging import load_result, to_qimage
+
+            item.result = to_qimage(load_result(item.result_file))
+            self._keep_in_memory(item)
+        return item.result
 
     @Slot(object, str, bool)
     def _on_failed(self, job: jobs.Job, message: str, cancelled: bool) -> None:
@@ -567,11 +600,20 @@ class MainWindow(QMainWindow):
         self.compare.set_photo(item.thumbnail, item.size, item.result)
         self.compare.set_faces(item.faces, item.excluded, None)
         self.loader.load(item.id, item.path)
+        if item.result is None and item.result_file is not None:
+            self.loader.load(("result", item.id), item.result_file)
         self._update_actions()
 
-    def _on_before_loaded(self, photo_id: int, image) -> None:
+    def _on_before_loaded(self, key, image) -> None:
         item = self.current
-        if item is None or item.id != photo_id or image.isNull():
+        if isinstance(key, tuple):  # a result read back from disk
+            if item is not None and item.id == key[1] and not image.isNull() and item.result is None:
+                item.result = image
+                self._keep_in_memory(item)
+                self.compare.set_after(image)
+                self._update_actions()
+            return
+        if item is None or item.id != key or image.isNull():
             return
         size = item.size or (image.width(), image.height())
         self.compare.set_photo(image, size, item.result)
@@ -690,7 +732,7 @@ class MainWindow(QMainWindow):
     # -- export --------------------------------------------------------------------------------
     def export_targets(self, selected_only: bool) -> list[PhotoItem]:
         items = [i.data(Roles.ITEM) for i in self.list.selectionModel().selectedIndexes()] if selected_only else self.photos.items()
-        return [i for i in items if i.result is not None]
+        return [i for i in items if i.has_result]
 
     def export(self, items: list[PhotoItem], folder: Path | None = None) -> list[jobs.Export]:
         """Writes each restored photo; ``folder`` None = the setting (or "restored" beside each original)."""
@@ -702,7 +744,9 @@ class MainWindow(QMainWindow):
         self._exports = {}
         for n, item in enumerate(items, start=1):
             out = output_path(item.path, folder, s.get("naming"), s.get("format"), item.result_fidelity or 0.0, n, taken)
-            job = jobs.Export(photo_id=item.id, source=item.path, output=out, image=item.result, quality=s.get("jpeg_quality"))
+            job = jobs.Export(photo_id=item.id, source=item.path, output=out, image=item.result,
+                              image_file=None if item.result is not None else item.result_file,
+                              quality=s.get("jpeg_quality"))
             submitted.append(self.engine.submit(job))
         if submitted:
             self.notify(f"Exporting {len(submitted)} photo{'s' if len(submitted) != 1 else ''}…")
@@ -731,8 +775,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def copy_result(self) -> None:
-        if self.current is not None and self.current.result is not None:
-            QGuiApplication.clipboard().setImage(self.current.result)
+        if self.current is not None and self.current.has_result:
+            QGuiApplication.clipboard().setImage(self.result_image(self.current))
             self.notify(f"Copied the restored {self.current.name}.")
 
     def open_output_folder(self) -> None:
@@ -793,9 +837,9 @@ class MainWindow(QMainWindow):
         self.act_run.setEnabled(has_photos)
         self.act_run_selected.setEnabled(has_photos)
         self.act_cancel.setEnabled(running)
-        has_result = any(i.result is not None for i in self.photos.items())
+        has_result = any(i.has_result for i in self.photos.items())
         self.act_export.setEnabled(has_result)
-        self.act_copy.setEnabled(self.current is not None and self.current.result is not None)
+        self.act_copy.setEnabled(self.current is not None and self.current.has_result)
         self.act_open_output.setEnabled(self._last_export_folder is not None)
         self.act_remove.setEnabled(has_photos)
         self.list_hint.setVisible(not has_photos)

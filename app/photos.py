@@ -45,7 +45,8 @@ class PhotoItem:
     scanned: bool = False
     excluded: set[int] = field(default_factory=set)
     thumbnail: QImage | None = None
-    result: QImage | None = None  # the restored photo
+    result: QImage | None = None  # the restored photo, while it is among the few kept in memory
+    result_file: Path | None = None  # the restored pixels on disk (always, once restored)
     result_faces: set[int] = field(default_factory=set)  # faces restored in ``result``
     result_fidelity: float | None = None
     result_options: object = None  # the RestoreOptions ``result`` was made with
@@ -55,6 +56,10 @@ class PhotoItem:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def has_result(self) -> bool:
+        return self.result is not None or self.result_file is not None
 
     def included(self, index: int) -> bool:
         return index not in self.excluded

@@ -11,6 +11,8 @@ faces) and drops the queued batch.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -22,7 +24,7 @@ from engine.errors import CancelledError, LikenessError
 
 from . import jobs, references
 from .detector_process import ProcessDetector
-from .imaging import THUMB_SIZE, thumbnail, to_array, to_qimage
+from .imaging import THUMB_SIZE, load_result, save_result, thumbnail, to_array, to_qimage
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class EngineWorker(QObject):
         self._encoded: OrderedDict[tuple[int, int], object] = OrderedDict()
         self._references: dict[int, references.Reference] = {}
         self._helpers: list[ProcessDetector] = []
+        self._results = Path(tempfile.mkdtemp(prefix="likeness-results-"))  # removed by close_helpers
 
     # -- plumbing ------------------------------------------------------------------------------
     @Slot(object)
@@ -100,6 +103,11 @@ class EngineWorker(QObject):
         for helper in self._helpers:
             helper.close()
         self._helpers.clear()
+
+    def close(self) -> None:
+        """Ends the helper processes and deletes the session's results (call once the thread is gone)."""
+        self.close_helpers()
+        shutil.rmtree(self._results, ignore_errors=True)
 
     def _photo_faces(self, photo_id: int, path: Path, options) -> list:
         """The photo's faces with their alignments, cached for the last few photos."""
@@ -188,9 +196,10 @@ class EngineWorker(QObject):
         if restorer.device != device_before:  # fell back to the CPU: encodings live on the old device
             self._encoded.clear()
             self._report_engine()
+        stored = save_result(self._results / f"{job.photo_id}-{job.id}.npy", result.image)
         self.restored.emit(jobs.RestoreOutcome(
             job.photo_id, to_qimage(result.image), self._face_infos(result.faces), result.model, result.device,
-            list(result.warnings), dict(result.timings), result.output, job.request.options,
+            list(result.warnings), dict(result.timings), result.output, job.request.options, stored,
         ))  # fmt: skip
 
     def _run_preview(self, job: jobs.Preview) -> None:
@@ -241,7 +250,8 @@ class EngineWorker(QObject):
         if job.output.resolve() == job.source.resolve():
             raise OutputError(f"{job.output}: refusing to overwrite the original photo")
         like = read_image(job.source)
-        write_image(job.output, to_array(job.image), like=like, quality=job.quality)
+        rgb = to_array(job.image) if job.image is not None else load_result(job.image_file)
+        write_image(job.output, rgb, like=like, quality=job.quality)
         self.exported.emit(job, job.output)
 
 
@@ -341,4 +351,4 @@ class EngineClient(QObject):
         if not self._thread.wait(timeout_ms):
             log.warning("the engine thread did not stop within %d ms", timeout_ms)
         else:
-            self.worker.close_helpers()  # the thread is gone: safe to touch the worker here
+            self.worker.close()  # the thread is gone: safe to touch the worker here

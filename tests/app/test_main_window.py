@@ -229,3 +229,29 @@ def test_reference_panel_shows_aligned_references(window, photos, qtbot, tmp_pat
     assert panel.count.value() == 2
     panel.remove(none.id)
     assert len(panel.entries) == 2
+
+
+def test_results_beyond_the_newest_few_live_on_disk(window, photos, qtbot, tmp_path, monkeypatch):
+    """A long batch must not fill memory: older results are read back from disk when needed."""
+    import app.main_window as main_window
+    from app.jobs import Export
+
+    monkeypatch.setattr(main_window, "KEEP_RESULTS", 1)
+    window.open_paths([photos / "03.jpg", photos / "04.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 2), timeout=TIMEOUT)
+    window.list.setCurrentIndex(window.photos.index(1))
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
+    first, second = window.photos.items()
+    assert first.result is None and first.result_file.exists()  # evicted, on disk
+    assert second.result is not None
+    window.list.setCurrentIndex(window.photos.index(0))  # showing it reads it back
+    qtbot.waitUntil(lambda: window.compare.after is not None and first.result is not None, timeout=TIMEOUT)
+    assert window.compare.after.size() == first.result.size()
+    assert second.result is None  # the other one made room
+    with qtbot.waitSignal(window.engine.job_done, timeout=TIMEOUT, check_params_cb=lambda j: isinstance(j, Export) and j.photo_id == second.id):
+        window.export([first, second], tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["03_restored.jpg", "04_restored.jpg"]
+    files = [first.result_file, second.result_file]
+    window.close()
+    assert not any(f.exists() for f in files)  # the session's results are removed on exit
