@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self._last_export_folder: Path | None = None
         self._engine_info = jobs.EngineInfo()
         self._in_memory: list[PhotoItem] = []
+        self._closing = False
 
         self._build_widgets()
         self._build_actions()
@@ -411,10 +412,14 @@ class MainWindow(QMainWindow):
             return
         if not self.engine.busy or not self._batch:
             self._batch, self._batch_finished, self._batch_failed = [], 0, 0
-        for item in items:
+        auto = self.settings.get("auto_export")
+        taken: set[Path] = set()
+        for n, item in enumerate(items, start=1):
             item.status, item.progress, item.message = Status.QUEUED, 0.0, ""
             self.photos.update(item)
-            self.engine.submit(jobs.Restore(photo_id=item.id, request=RestoreRequest(item.path, None, self.options_for(item))))
+            options = self.options_for(item)
+            output = self._output_path(item, n, options.fidelity, taken) if auto else None
+            self.engine.submit(jobs.Restore(photo_id=item.id, request=RestoreRequest(item.path, output, options)))
             self._batch.append(item.id)
         self._batch_progress()
         self.overall.show()
@@ -471,6 +476,9 @@ class MainWindow(QMainWindow):
         if item.result_file is not None and item.result_file != outcome.result_file:
             item.result_file.unlink(missing_ok=True)  # an earlier restoration of this photo
         item.result, item.result_file = outcome.image, outcome.result_file
+        item.exported_to = outcome.output  # written by the engine when saving as restored
+        if outcome.output is not None:
+            self._last_export_folder = outcome.output.parent
         self._keep_in_memory(item)
         item.faces = outcome.faces
         item.scanned = True
@@ -737,13 +745,11 @@ class MainWindow(QMainWindow):
     def export(self, items: list[PhotoItem], folder: Path | None = None) -> list[jobs.Export]:
         """Writes each restored photo; ``folder`` None = the setting (or "restored" beside each original)."""
         s = self.settings
-        if folder is None and s.get("output_folder"):
-            folder = Path(s.get("output_folder"))
         taken: set[Path] = set()
         submitted = []
         self._exports = {}
         for n, item in enumerate(items, start=1):
-            out = output_path(item.path, folder, s.get("naming"), s.get("format"), item.result_fidelity or 0.0, n, taken)
+            out = self._output_path(item, n, item.result_fidelity or 0.0, taken, folder)
             job = jobs.Export(photo_id=item.id, source=item.path, output=out, image=item.result,
                               image_file=None if item.result is not None else item.result_file,
                               quality=s.get("jpeg_quality"))
@@ -751,6 +757,12 @@ class MainWindow(QMainWindow):
         if submitted:
             self.notify(f"Exporting {len(submitted)} photo{'s' if len(submitted) != 1 else ''}…")
         return submitted
+
+    def _output_path(self, item: PhotoItem, n: int, fidelity: float, taken: set[Path], folder: Path | None = None) -> Path:
+        s = self.settings
+        if folder is None and s.get("output_folder"):
+            folder = Path(s.get("output_folder")).expanduser()
+        return output_path(item.path, folder, s.get("naming"), s.get("format"), fidelity, n, taken)
 
     def export_dialog(self) -> None:
         from .dialogs.export import ExportDialog
@@ -852,7 +864,30 @@ class MainWindow(QMainWindow):
         if splitter:
             self.splitter.restoreState(splitter)
 
+    def unsaved(self) -> list[PhotoItem]:
+        return [i for i in self.photos.items() if i.has_result and i.exported_to is None]
+
+    def _confirm_close(self, count: int) -> str:
+        """"export", "discard" or "cancel", asked in a message box."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Restored photos not saved",
+                          f"{count} restored photo{'s have' if count != 1 else ' has'} not been exported. "
+                          "Unexported results are discarded when Likeness closes.", parent=self)
+        export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Close Without Saving", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return "export" if box.clickedButton() is export else "discard" if box.clickedButton() is discard else "cancel"
+
     def closeEvent(self, event) -> None:
+        unsaved = self.unsaved()
+        if unsaved and self.settings.get("confirm_close") and not self._closing:
+            answer = self._confirm_close(len(unsaved))
+            if answer != "discard":
+                event.ignore()
+                if answer == "export":
+                    self.export_dialog()
+                return
+        self._closing = True
         self.settings.set("geometry", bytes(self.saveGeometry().data()))
         self.settings.set("splitter", bytes(self.splitter.saveState().data()))
         self.settings.sync()

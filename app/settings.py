@@ -83,6 +83,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jpeg_quality", int, 95, "JPEG quality",
             "Higher keeps more detail and makes larger files (95 is visually lossless).",
             "Export", minimum=50, maximum=100),
+    Setting("auto_export", bool, False, "Save each photo as soon as it is restored",
+            "Batch work: every result is written to the export folder with the name and format above, "
+            "without a separate Export step.", "Export"),
+    Setting("confirm_close", bool, True, "Ask before closing with unsaved results",
+            "Restored photos that were not exported are discarded when Likeness closes.", "Export"),
     Setting("theme", str, "system", "Appearance", "Light or dark, or follow the system.", "Appearance",
             choices=(("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))),
     Setting("recent_files", list, [], "Recent files"),

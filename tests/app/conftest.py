@@ -69,6 +69,7 @@ def settings():
     s = Settings()
     s.set("detector", "hog")  # fast; finds the faces of the shared photos
     s.set("backend", "torch")  # no ONNX export per test
+    s.set("confirm_close", False)  # no modal question when a test closes the window
     return s
 
 

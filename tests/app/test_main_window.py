@@ -255,3 +255,30 @@ def test_results_beyond_the_newest_few_live_on_disk(window, photos, qtbot, tmp_p
     files = [first.result_file, second.result_file]
     window.close()
     assert not any(f.exists() for f in files)  # the session's results are removed on exit
+
+
+def test_save_as_restored_and_the_question_before_closing(window, photos, qtbot, tmp_path, monkeypatch):
+    window.settings.set("output_folder", str(tmp_path / "auto"))
+    window.settings.set("auto_export", True)
+    window.open_paths([photos / "04.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
+    item = window.photos.item(0)
+    assert item.exported_to == tmp_path / "auto" / "04_restored.jpg" and item.exported_to.exists()
+    assert window.unsaved() == []
+
+    window.settings.set("auto_export", False)
+    window.controls.fidelity.slider.setValue(80)
+    window.act_run.trigger()  # restored again, not saved this time
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE) and item.result_fidelity == pytest.approx(0.8),
+                    timeout=TIMEOUT)
+    assert window.unsaved() == [item]
+    window.settings.set("confirm_close", True)
+    asked = []
+    monkeypatch.setattr(type(window), "_confirm_close", lambda self, n: asked.append(n) or "cancel")
+    window.close()
+    assert asked == [1] and window.isVisible()  # cancelled: still open, nothing lost
+    monkeypatch.setattr(type(window), "_confirm_close", lambda self, n: asked.append(n) or "discard")
+    window.close()
+    assert asked == [1, 1] and not window.isVisible()
