@@ -1,16 +1,15 @@
-"""``likeness-train``: train the CodeFormer stages and export a model.
+"""``likeness train``: train the CodeFormer stages and export a model.
 
-    likeness-train train STAGE --config NAME|FILE [--out DIR] [--resume] [--init CKPT]
-                               [--steps N] [--max-minutes M] [--device cpu|cuda]
-                               [--no-progress]
-    likeness-train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
-    likeness-train configs
+    likeness train STAGE --config NAME|FILE [--out DIR] [--resume] [--init CKPT]
+                         [--steps N] [--max-minutes M] [--device cpu|cuda] [--no-progress]
+    likeness train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
+    likeness train configs
 
 ``STAGE`` is 1, 2 or 3 and must match the config's ``stage``. The default output folder is
-``../cache/train/<config name>``. Training is a separate entry point rather than a subcommand of
-``likeness``: the engine (and the app built from it) must not depend on ``training``, and a
-packaged app ships without it, so its CLI should not list a command that cannot run there.
-``python -m training.cli`` is the same program.
+``../cache/train/<config name>``. ``engine/cli.py`` names the ``train`` subcommand and imports
+this module only when it is used (``main(argv)`` gets the arguments after ``train``), so the
+engine never imports ``training`` otherwise and an app packaged without ``training`` says so in
+one line. ``python -m training.cli ...`` is the same program without the engine's CLI.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="likeness-train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="likeness train", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train one stage")
+    t = sub.add_parser("stage", help="train one stage (the default: `likeness train 1 ...`)")
     t.add_argument("stage", type=int, choices=(1, 2, 3))
     t.add_argument("--config", required=True, help="config name in training/configs or a JSON file")
     t.add_argument("--out", type=Path, help="output folder (checkpoints, logs, samples)")
@@ -44,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":  # `python -m training.cli train 1 ...` (scripts/train_lite.sh)
+        argv = argv[1:]
+    if argv and argv[0] in ("1", "2", "3"):  # `likeness train 1 --config ...`
+        argv.insert(0, "stage")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from .configs import config_names, load_config
@@ -61,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, **overrides)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"likeness-train: error: {exc}", file=sys.stderr)
+        print(f"likeness train: error: {exc}", file=sys.stderr)
         return 2
     if cfg.stage != args.stage:
-        print(f"likeness-train: error: config {args.config} is stage {cfg.stage}, not {args.stage}", file=sys.stderr)
+        print(f"likeness train: error: config {args.config} is stage {cfg.stage}, not {args.stage}", file=sys.stderr)
         return 2
     from .stages import train_stage
 

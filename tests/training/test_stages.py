@@ -200,4 +200,5 @@ def test_cli_lists_configs(capsys):
     assert train_cli(["configs"]) == 0
     names = capsys.readouterr().out.split()
     assert {"tiny_stage1", "lite_stage1", "lite_stage3"} <= set(names) == set(config_names())
+    assert train_cli(["2", "--config", "tiny_stage1"]) == 2
     assert train_cli(["train", "2", "--config", "tiny_stage1"]) == 2
