@@ -53,6 +53,12 @@ class ProcessDetector:
         child.close()
         self._process, self._conn = process, parent
 
+    def start(self) -> None:
+        """Starts the helper now (it loads the detector) instead of at the first detection."""
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start()
+
     def detect(self, rgb, *, min_face: float = 32):
         with self._lock:
             if self._process is None or not self._process.is_alive():

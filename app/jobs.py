@@ -36,6 +36,7 @@ class Configure(Job):
     model: str = "auto"
     device: str = "auto"
     backend: str = "auto"
+    detector: str = "auto"  # loaded now, so the first photo does not pause on it
     priority: ClassVar[int] = 0
 
 

@@ -31,7 +31,7 @@ from .worker import EngineClient
 
 log = logging.getLogger(__name__)
 
-ENGINE_KEYS = {"model", "device", "backend"}
+ENGINE_KEYS = {"model", "device", "backend"}  # a new engine (Configure)
 KEEP_RESULTS = 3  # restored photos kept in memory; the others are on disk (see EngineWorker)
 FACE_KEYS = {"detector", "min_face"}
 EMPTY_HINT = "Drop photos or folders here, or use File → Open"
@@ -378,7 +378,8 @@ class MainWindow(QMainWindow):
 
     def _configure_job(self) -> jobs.Configure:
         s = self.settings
-        return jobs.Configure(model=s.get("model"), device=s.get("device"), backend=s.get("backend"))
+        return jobs.Configure(model=s.get("model"), device=s.get("device"), backend=s.get("backend"),
+                              detector=s.get("detector"))
 
     # -- batch ---------------------------------------------------------------------------------
     def run_batch(self) -> None:

@@ -147,6 +147,13 @@ class EngineWorker(QObject):
         self._forget_cache()
         self._references.clear()
         self._report_engine()
+        if self._restorer is not None:  # load the face detector while the user is still choosing photos
+            try:
+                detector = self._restorer.detector(job.detector)
+                if isinstance(detector, ProcessDetector):
+                    detector.start()
+            except LikenessError as err:
+                log.info("face detector %s not ready: %s", job.detector, err)
 
     def _report_engine(self) -> None:
         from engine.runtime.device import available_devices
@@ -255,6 +262,19 @@ class EngineWorker(QObject):
         self.exported.emit(job, job.output)
 
 
+class EngineThread(QThread):
+    """The worker's thread, whose event loop runs inside one Python call.
+
+    A plain QThread gives each queued slot call a fresh Python thread state. pybind11 extensions
+    (dlib, ONNX Runtime) remember the thread state they first saw on a thread, so a detector
+    made in one job and used in the next crashed the process. Running ``exec`` from Python keeps
+    one thread state for the thread's whole life.
+    """
+
+    def run(self) -> None:
+        self.exec()
+
+
 class EngineClient(QObject):
     """GUI-thread side of the worker: the queue, cancel, and signals widgets connect to."""
 
@@ -277,7 +297,7 @@ class EngineClient(QObject):
         self._queue: list[jobs.Job] = []
         self._current: jobs.Job | None = None
         self._last: jobs.Job | None = None
-        self._thread = QThread()
+        self._thread = EngineThread()
         self._thread.setObjectName("likeness-engine")
         self.worker = EngineWorker()
         self.worker.moveToThread(self._thread)

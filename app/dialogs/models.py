@@ -7,7 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
 from engine.errors import CancelledError, LikenessError
 
 from ..icons import icon
+from ..worker import EngineThread
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class ModelDialog(QDialog):
         layout.addWidget(self.message)
         layout.addLayout(buttons)
 
-        self._thread = QThread(self)
+        self._thread = EngineThread(self)  # one Python thread state for the thread (see EngineThread)
         self.worker = StoreWorker(store)
         self.worker.moveToThread(self._thread)
         self._thread.finished.connect(self.worker.deleteLater)

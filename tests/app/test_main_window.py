@@ -282,3 +282,17 @@ def test_save_as_restored_and_the_question_before_closing(window, photos, qtbot,
     monkeypatch.setattr(type(window), "_confirm_close", lambda self, n: asked.append(n) or "discard")
     window.close()
     assert asked == [1, 1] and not window.isVisible()
+
+
+def test_onnx_runtime_backend_across_jobs(window, photos, qtbot):
+    """ONNX Runtime (a pybind11 extension, like dlib) made in one job and used in later ones."""
+    window.settings.set("backend", "onnx")
+    qtbot.waitUntil(lambda: not window.engine.busy and window._engine_info.model == "tiny", timeout=TIMEOUT)
+    window.open_paths([photos / "04.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
+    window.act_run.trigger()
+    qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
+    window.select_face(0)
+    qtbot.waitUntil(lambda: getattr(window, "last_preview", None) is not None, timeout=TIMEOUT)
+    window.controls.fidelity.slider.setValue(90)
+    qtbot.waitUntil(lambda: window.last_preview.fidelity == pytest.approx(0.9), timeout=TIMEOUT)
