@@ -225,6 +225,12 @@ def test_reference_panel_shows_aligned_references(window, photos, qtbot, tmp_pat
         assert face4.good and face4.similarity > 0.99  # the very same photo
         assert not face3.good  # someone else: flagged
         assert "1 of 2 references may show someone else" in panel.status.text()
+        window.act_run.trigger()  # restored with the references; the odd one out is reported
+        qtbot.waitUntil(lambda: all_status(window, Status.DONE, Status.FAILED), timeout=TIMEOUT)
+        item = window.photos.item(0)
+        assert item.status == Status.DONE, item.message
+        assert item.result_options.references == (photos / "04.jpg", photos / "03.jpg")
+        assert any("03.jpg" in w for w in item.warnings), item.warnings
     window.settings.set("num_references", 2)
     assert panel.count.value() == 2
     panel.remove(none.id)
