@@ -89,6 +89,7 @@ def main() -> int:
     settings = Settings()
     settings.set("detector", args.detector)
     settings.set("backend", args.backend)
+    settings.set("confirm_close", False)  # results are discarded on purpose here
 
     phase = ["idle"]
     lateness: dict[str, list[float]] = {"idle": [], "engine start": [], "scan": [], "batch": []}

@@ -115,6 +115,7 @@ def main() -> int:
     settings = Settings()
     settings.set("detector", "hog")
     settings.set("backend", "torch")
+    settings.set("confirm_close", False)  # results are discarded on purpose here
     apply_theme(app, "dark")
     window = MainWindow(settings)
     window.resize(1440, 900)
