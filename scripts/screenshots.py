@@ -158,6 +158,8 @@ def main() -> int:
             captured.append(True)
 
     window.engine.progress.connect(on_progress)
+    window.list.setCurrentIndex(window.photos.index(0))
+    window.toggle_face(3)  # face 4 of the band photo stays as it is (red, dashed)
     window.run_batch()
     spin(lambda: all(i.status == Status.DONE for i in window.photos.items()))
     window.engine.progress.disconnect(on_progress)
