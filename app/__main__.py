@@ -65,6 +65,9 @@ def setup_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # the face-detector helper process, in packaged builds too
     argv = list(sys.argv if argv is None else argv)
     setup_logging("--verbose" in argv)
     app, _window = create_window([a for a in argv if a != "--verbose"])
