@@ -308,11 +308,20 @@ class Restorer:
         """A reference photo's aligned face and identity (cached per file and modification time)."""
         from .references import analyse_reference
 
-        path = Path(path)
-        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        key = self._reference_key(path)
         if key not in self._references:
-            self._references[key] = analyse_reference(path, detector=detector)
+            self._references[key] = analyse_reference(Path(path), detector=detector)
         return self._references[key]
+
+    def remember_reference(self, face) -> None:
+        """Adds a reference analysed elsewhere (the GUI analyses them in a helper process, since
+        dlib's CNN detector holds the GIL) to the cache that ``analyse_reference`` reads."""
+        self._references[self._reference_key(face.path)] = face
+
+    @staticmethod
+    def _reference_key(path: Path | str) -> tuple[str, int]:
+        path = Path(path)
+        return str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0
 
     def prepare_references(self, paths: Sequence[Path | str], warnings: list[str], detector: str = "auto") -> list:
         """Analysed references; unreadable or face-less files and odd ones out become warnings."""
