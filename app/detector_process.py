@@ -1,4 +1,4 @@
-"""A face detector served by a helper process, for detectors that hold the GIL.
+"""A face detector (and reference analysis) served by a helper process, for detectors that hold the GIL.
 
 dlib's CNN detector keeps Python's global interpreter lock for the whole detection (seconds per
 photo on a CPU), so running it in the worker thread would freeze the window meanwhile. Here it
@@ -21,7 +21,7 @@ _CONTEXT = mp.get_context("spawn")  # never fork a process that runs Qt threads
 def _serve(conn, name: str) -> None:
     from engine.faces.detect import make_detector
 
-    detector = make_detector(name)
+    detector = None
     while True:
         try:
             message = conn.recv()
@@ -29,9 +29,17 @@ def _serve(conn, name: str) -> None:
             return
         if message is None:
             return
-        rgb, min_face = message
         try:
-            conn.send(("ok", detector.detect(rgb, min_face=min_face)))
+            if message[0] == "detect":
+                _, rgb, min_face = message
+                detector = detector or make_detector(name)
+                conn.send(("ok", detector.detect(rgb, min_face=min_face)))
+            elif message[0] == "reference":  # the whole analysis: detection, alignment, identity
+                from engine.references import analyse_reference
+
+                conn.send(("ok", analyse_reference(message[1], detector=name)))
+            else:
+                conn.send(("error", ValueError(f"unknown request {message[0]!r}")))
         except Exception as err:  # sent back and raised in the worker thread
             conn.send(("error", err))
 
@@ -60,11 +68,18 @@ class ProcessDetector:
                 self._start()
 
     def detect(self, rgb, *, min_face: float = 32):
+        return self._ask(("detect", rgb, min_face))
+
+    def analyse_reference(self, path):
+        """``engine.references.analyse_reference`` with this detector, run in the helper."""
+        return self._ask(("reference", str(path)))
+
+    def _ask(self, message):
         with self._lock:
             if self._process is None or not self._process.is_alive():
                 self._start()
             try:
-                self._conn.send((rgb, min_face))
+                self._conn.send(message)
                 status, value = self._conn.recv()
             except (EOFError, OSError, BrokenPipeError) as err:
                 self._process = None

@@ -72,14 +72,23 @@ class Reference:
     engine_face: Any = None
 
 
-def analyse(path: Path, restorer, options: RestoreOptions) -> Reference:
-    """Detect, align (and, with the engine's references, embed) the main face of a reference photo."""
+def analyse(path: Path, restorer, options: RestoreOptions, helper=None) -> Reference:
+    """Detect, align (and, with the engine's references, embed) the main face of a reference photo.
+
+    ``helper`` (an ``app.detector_process.ProcessDetector``) runs the analysis in its process when
+    the detector holds the GIL; the result joins the engine's cache, so restoring with this
+    reference does not analyse it again.
+    """
     from engine.errors import LikenessError
 
     path = Path(path)
     if engine_module() is not None and hasattr(restorer, "analyse_reference"):
         try:
-            face = restorer.analyse_reference(path, options.detector)  # cached per file by the engine
+            if helper is not None and hasattr(restorer, "remember_reference"):
+                face = helper.analyse_reference(path)
+                restorer.remember_reference(face)
+            else:
+                face = restorer.analyse_reference(path, options.detector)  # cached per file by the engine
         except LikenessError as err:
             return Reference(path, None, _without_path(str(err), path))
         return Reference(path, face.aligned, None, face)

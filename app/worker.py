@@ -152,8 +152,8 @@ class EngineWorker(QObject):
                 detector = self._restorer.detector(job.detector)
                 if isinstance(detector, ProcessDetector):
                     detector.start()
-            except LikenessError as err:
-                log.info("face detector %s not ready: %s", job.detector, err)
+            except Exception as err:  # only a head start: the first photo loads it otherwise
+                log.warning("face detector %s not loaded in advance: %s", job.detector, err)
 
     def _report_engine(self) -> None:
         from engine.runtime.device import available_devices
@@ -231,7 +231,10 @@ class EngineWorker(QObject):
         ))  # fmt: skip
 
     def _run_analysereference(self, job: jobs.AnalyseReference) -> None:
-        ref = references.analyse(job.path, self.restorer(), job.options)
+        restorer = self.restorer()
+        detector = restorer.detector(job.options.detector)
+        helper = detector if isinstance(detector, ProcessDetector) else None
+        ref = references.analyse(job.path, restorer, job.options, helper)
         self._references[job.ref_id] = ref
         aligned = to_qimage(ref.aligned) if ref.aligned is not None else None
         note = ("Click a face in the photo to check the references against it." if references.available()

@@ -118,7 +118,10 @@ def test_process_detector_gives_the_engines_detections():
     helper = ProcessDetector("hog")  # same code path as "cnn", a fraction of the time
     try:
         remote = helper.detect(rgb, min_face=32)
+        reference = helper.analyse_reference(shared_path("data", "real_world", "whole_photos", "04.jpg"))
     finally:
         helper.close()
     local = make_detector("hog").detect(rgb, min_face=32)
     assert [f.box for f in remote] == [f.box for f in local] and len(remote) == 1
+    assert reference.aligned.shape == (512, 512, 3) and reference.embedding.ndim == 1
+    assert reference.detection.box == local[0].box
