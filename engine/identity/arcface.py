@@ -168,7 +168,8 @@ class ArcFaceEmbedder(IdentityEmbedder):
             raise ModelMissingError(
                 f"{err} The ArcFace weights (insightface iresnet backbone.pth; non-commercial research use "
                 f"only) have no direct download: get one from {DOWNLOAD_PAGE}"
-                + (f" and save it as {file}." if file is not None else ".")
+                + (f" and save it as {file}" if file is not None else "")
+                + f", or run `likeness models import backbone.pth --name {model_id}`."
             ) from None
         self.net = load_iresnet(path).to(self.device)
         self.dim = self.net.num_features

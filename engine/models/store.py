@@ -164,6 +164,13 @@ class ModelStore:
                     dest = self._file(record)
                     os.replace(temp, dest)
                     return record
+            target = self.catalogue.get(name) if name else None
+            if target is not None and target.sha256 is None and not target.bundled:
+                # A catalogued model whose publisher gives no checksum (ArcFace): the file is
+                # accepted for it when its architecture is the record's.
+                _check_architecture(temp, source, target)
+                os.replace(temp, self._file(target))
+                return target
             record = self._new_import(source, temp, digest, name or _name_from(source))
             os.replace(temp, self._file(record))
         finally:
@@ -277,6 +284,18 @@ def _name_from(source: Path) -> str:
     """A model name from a file name: 'My Upscaler (x4).pth' -> 'my-upscaler-x4'."""
     name = re.sub(r"[^a-z0-9._-]+", "-", source.stem.lower()).strip("-._")
     return name or "model"
+
+
+def _check_architecture(copy: Path, source: Path, record: ModelRecord) -> None:
+    """CheckpointFormatError unless ``copy`` holds the architecture ``record`` names."""
+    if record.arch == "iresnet":
+        from engine.identity.arcface import load_iresnet
+
+        load_iresnet(copy)  # raises CheckpointFormatError naming the problem
+        return
+    _, arch, _ = _classify(copy, source)
+    if arch != record.arch:
+        raise CheckpointFormatError(f"{source} is a {arch} model, not the {record.arch} model {record.id} needs.")
 
 
 def _classify(copy: Path, source: Path) -> tuple[Kind, str, int | None]:

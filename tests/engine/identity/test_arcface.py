@@ -78,3 +78,14 @@ def test_foreign_checkpoint_is_a_format_error(tmp_path):
     torch.save({"weight": torch.zeros(3)}, path)
     with pytest.raises(CheckpointFormatError, match="iresnet"):
         load_iresnet(path)
+
+
+def test_import_by_name_installs_a_record_without_checksum_and_checks_the_architecture(tmp_path, checkpoint):
+    store = _store(tmp_path, None)  # like the real catalogue: insightface publishes no sha256
+    assert store.import_file(checkpoint, name="arcface-r100").id == "arcface-r100"
+    assert store.is_installed("arcface-r100")
+    assert embedders.make_embedder("arcface", store=store).dim == TINY_DIM
+    other = tmp_path / "other.pth"
+    torch.save({"weight": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointFormatError, match="iresnet"):
+        _store(tmp_path / "second", None).import_file(other, name="arcface-r100")
