@@ -169,12 +169,25 @@ def bicubic_unsharp(lq: list[np.ndarray], records: list[dict]) -> list[np.ndarra
     return out
 
 
+def make_restorer(model: str, *, device: str = "auto", backend: str = "auto"):
+    """An engine Restorer for a model name, or for a weights file (imported into a private store)."""
+    import tempfile
+
+    from engine.api import Restorer
+    from engine.models import ModelStore
+
+    path = Path(model)
+    if not path.is_file():
+        return Restorer(model=model, device=device, backend=backend)
+    store = ModelStore(Path(tempfile.mkdtemp(prefix="likeness-eval-")) / "models")
+    record = store.import_file(path, name=path.stem.replace(" ", "_"))
+    return Restorer(model=record.id, device=device, store=store, backend=backend)
+
+
 def model_method(model: str, *, fidelity: float = 0.5, device: str = "auto", backend: str = "auto",
                  batch: int = 4) -> tuple[str, Method]:
-    """(label, method) restoring with an engine model by name or path."""
-    from engine.api import Restorer
-
-    restorer = Restorer(model=model, device=device, backend=backend)
+    """(label, method) restoring with an engine model by name or weights file."""
+    restorer = make_restorer(model, device=device, backend=backend)
 
     def run(lq: list[np.ndarray], records: list[dict]) -> list[np.ndarray]:
         out = []

@@ -22,7 +22,7 @@ import numpy as np
 from engine.guidance import IdentityGuidance
 from engine.imageio import read_image
 
-from .evaluate import Method, PairedSet, run_eval
+from .evaluate import Method, PairedSet, make_restorer, run_eval
 
 
 def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count: int, *, ranked: bool,
@@ -69,8 +69,6 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    from engine.api import Restorer
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", required=True)
     parser.add_argument("--model", required=True)
@@ -84,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     pset = PairedSet.open(args.set)
-    restorer = Restorer(model=args.model, device="auto", backend="torch")
+    restorer = make_restorer(args.model, backend="torch")
     methods: dict[str, Method] = {}
     tag = f"g={args.guidance:g}x{args.steps}" if args.guidance > 0 else "eq.6" if restorer.torch_restorer.net.reference else "no guidance"
     for n in (int(x) for x in args.refs.split(",") if x):
