@@ -370,7 +370,7 @@ class Trainer:
         g = generator_adv_loss(self.disc(out))
         self.disc.requires_grad_(True)
         if cfg.adaptive_adv:
-            w = adaptive_weight(rec_loss, g, last_layer) * cfg.adv_weight
+            w = adaptive_weight(rec_loss, g, last_layer, cfg.adv_max_weight) * cfg.adv_weight
         else:
             w = torch.tensor(cfg.adv_weight, device=out.device)
         return w * g, {"g_adv": g.item(), "adv_w": float(w)}

@@ -66,6 +66,7 @@ class TrainConfig:
     perceptual_weight: float = 1.0
     adv_weight: float = 0.8  # λ_adv
     adaptive_adv: bool = True
+    adv_max_weight: float = 1e4  # clamp of the adaptive weight (taming's); small nets need less
     disc_start: int = 0
     disc_ndf: int = 64
     disc_layers: int = 3
