@@ -24,3 +24,11 @@ def private_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("likeness-home")
     monkeypatch.setenv("LIKENESS_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def no_bundled_model(tmp_path_factory, monkeypatch) -> Path:
+    """Hide resources/models, as on an installation whose bundled model is missing."""
+    empty = tmp_path_factory.mktemp("no-bundled-models")
+    monkeypatch.setattr("engine.models.store.BUNDLED_DIR", empty)
+    return empty

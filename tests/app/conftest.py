@@ -70,6 +70,7 @@ def settings():
     s.set("detector", "hog")  # fast; finds the faces of the shared photos
     s.set("backend", "torch")  # no ONNX export per test
     s.set("confirm_close", False)  # no modal question when a test closes the window
+    s.set("model", "tiny")  # the tiny random model, not the bundled one (seconds per face saved)
     return s
 
 

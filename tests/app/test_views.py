@@ -94,11 +94,12 @@ def test_command_line_paths_are_opened(qtbot, tiny_model, photos):
     window.close()
 
 
-def test_without_a_model_the_window_says_how_to_get_one(qtbot, settings, photos, monkeypatch):
+def test_without_a_model_the_window_says_how_to_get_one(qtbot, settings, photos, monkeypatch, no_bundled_model):
     from PySide6.QtWidgets import QMessageBox
 
     from app.main_window import MainWindow
 
+    settings.set("model", "auto")
     w = MainWindow(settings)
     qtbot.addWidget(w)
     qtbot.waitUntil(lambda: w._engine_info.model_error is not None, timeout=30000)

@@ -52,7 +52,7 @@ def test_bad_fidelity_is_rejected_by_the_parser(tmp_path, capsys):
     assert "--w must be between 0 and 1" in capsys.readouterr().err
 
 
-def test_no_model_names_the_install_command(tmp_path, capsys):
+def test_no_model_names_the_install_command(tmp_path, capsys, no_bundled_model):
     photo = tmp_path / "a.png"
     cv2.imwrite(str(photo), np.zeros((64, 64, 3), np.uint8))
     assert main(["restore", str(photo)]) == 1
