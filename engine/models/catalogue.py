@@ -36,7 +36,8 @@ class ModelRecord:
         size: Bytes, or None when unknown (not yet trained, or never published).
         sha256: Hex digest, or None when unknown; downloads are then checked by size alone.
         scale: Upscaling factor of upscalers, else None.
-        non_commercial: The licence forbids commercial use: shown to users, never bundled.
+        non_commercial: The licence forbids commercial use: shown to users. Third-party models
+            with such terms are never bundled; the project's own default model is, marked so.
         bundled: Ships inside the application instead of living in the user's store.
         source: For imported models, the path the user imported from.
     """

@@ -54,8 +54,12 @@ def test_codeformer_is_non_commercial_and_not_bundled() -> None:
     )
 
 
-def test_nothing_non_commercial_is_bundled() -> None:
-    assert not [r.id for r in RECORDS if r.bundled and r.non_commercial]
+def test_only_our_own_model_is_bundled_and_its_data_terms_are_stated() -> None:
+    # Third-party non-commercial weights are never bundled. likeness-lite is ours, but trained on
+    # CelebA (non-commercial research terms), so it is bundled marked non-commercial.
+    assert [r.id for r in RECORDS if r.bundled] == ["likeness-lite"]
+    lite = next(r for r in RECORDS if r.id == "likeness-lite")
+    assert lite.non_commercial and "CelebA" in lite.licence
 
 
 def test_bundled_default_resolves_inside_the_application(tmp_path: Path) -> None:
