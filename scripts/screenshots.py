@@ -6,10 +6,10 @@ States: empty window, a batch at work, the compare view with a face preview, sid
 the reference panel, the model manager, the settings dialog, and the light theme.
 
 The app runs for real (photo list, worker thread, face detection, alignment, colour fix,
-paste-back). Until a trained restoration model ships, the face network itself is replaced by a
-stand-in (edge-preserving smoothing plus sharpening, blended by w), so the pictures show the
-interface rather than noise from random weights; the status bar says so. ``--installed`` uses
-the installed model instead.
+paste-back). By default the face network is replaced by a stand-in (edge-preserving smoothing
+plus sharpening, blended by w) so the pictures do not depend on a model; the status bar says so.
+``--installed`` uses the installed model (the bundled likeness-lite): the committed shots are
+taken that way.
 """
 
 from __future__ import annotations
