@@ -494,15 +494,13 @@ class Restorer:
                          references: list | None = None, warnings: list[str] | None = None):
         """An already-aligned face (any square size): restore it whole at upscale × its size."""
         from .background import resize, scaled_size
-        from .faces.align import aligned_affine, warp_face
+        from .faces.align import aligned_affine, face_template, warp_face
         from .runtime.face_restorer import ALIGNED_SIZE
 
         t = time.perf_counter()
         affine = aligned_affine(rgb.shape, ALIGNED_SIZE)
         face = warp_face(rgb, affine, ALIGNED_SIZE)
         h, w = rgb.shape[:2]
-        from .faces.align import face_template
-
         landmarks = (face_template(ALIGNED_SIZE) * np.float32(w / ALIGNED_SIZE)).astype(np.float32)
         result = FaceResult(0, DetectedFace((0.0, 0.0, float(w), float(h)), 1.0, landmarks), affine, face)
         if references:
