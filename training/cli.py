@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="likeness train", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("stage", help="train one stage (the default: `likeness train 1 ...`)")
-    t.add_argument("stage", type=int, choices=(1, 2, 3))
+    t.add_argument("stage", type=int, choices=(1, 2, 3, 4), help="1-3: the CodeFormer stages; 4: the reference adapter")
     t.add_argument("--config", required=True, help="config name in training/configs or a JSON file")
     t.add_argument("--out", type=Path, help="output folder (checkpoints, logs, samples)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":  # `python -m training.cli train 1 ...` (scripts/train_lite.sh)
         argv = argv[1:]
-    if argv and argv[0] in ("1", "2", "3"):  # `likeness train 1 --config ...`
+    if argv and argv[0] in ("1", "2", "3", "4"):  # `likeness train 1 --config ...`
         argv.insert(0, "stage")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -70,9 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.stage != args.stage:
         print(f"likeness train: error: config {args.config} is stage {cfg.stage}, not {args.stage}", file=sys.stderr)
         return 2
+    out = args.out or Path("../cache/train") / cfg.name
+    if cfg.stage == 4:  # the reference adapter on a frozen backbone (training.reference_stage)
+        from .reference_stage import export_reference_model, train_reference
+
+        path = train_reference(cfg, out, resume=args.resume, init=args.init, device=args.device,
+                               progress=not args.no_progress)
+        export_reference_model(path, Path(out) / "model.safetensors")
+        print(f"reference adapter checkpoint: {path}; model with the adapter: {Path(out) / 'model.safetensors'}")
+        return 0
     from .stages import train_stage
 
-    out = args.out or Path("../cache/train") / cfg.name
     path = train_stage(cfg, out, resume=args.resume, init=args.init, device=args.device, progress=not args.no_progress, max_minutes=args.max_minutes)
     print(f"stage {cfg.stage} checkpoint: {path}")
     return 0

@@ -202,3 +202,4 @@ def test_cli_lists_configs(capsys):
     assert {"tiny_stage1", "lite_stage1", "lite_stage3"} <= set(names) == set(config_names())
     assert train_cli(["2", "--config", "tiny_stage1"]) == 2
     assert train_cli(["train", "2", "--config", "tiny_stage1"]) == 2
+    assert train_cli(["4", "--config", "tiny_stage3"]) == 2  # stage 4 is the reference adapter
