@@ -488,7 +488,7 @@ def degrade(
 # ----------------------------------------------------------------------------- paired sets
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and ``os.replace`` (no half-written files)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -507,7 +507,7 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError(f"PNG encoding failed for {path}")
-    _atomic_write(path, buf.tobytes())
+    atomic_write(path, buf.tobytes())
 
 
 def _load_square(path: Path, size: int | None) -> np.ndarray:
@@ -585,7 +585,7 @@ def write_paired_set(
             }
         )
     lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    _atomic_write(out / "params.jsonl", lines.encode("utf-8"))
+    atomic_write(out / "params.jsonl", lines.encode("utf-8"))
     if any_identity:
         by_id: dict[str, list[str]] = {}
         for r in records:
@@ -599,5 +599,5 @@ def write_paired_set(
                 pick = rng.choice(len(others), size=refs_per_identity, replace=False)
                 others = [others[i] for i in sorted(pick)]
             refs[r["name"]] = others
-        _atomic_write(out / "references.json", (json.dumps(refs, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+        atomic_write(out / "references.json", (json.dumps(refs, indent=1, sort_keys=True) + "\n").encode("utf-8"))
     return records

@@ -40,7 +40,7 @@ from engine.errors import LikenessError, ModelMissingError
 from engine.imageio import read_image, write_image
 
 from . import metrics
-from .degrade import write_paired_set
+from .degrade import atomic_write, write_paired_set
 from .face_import import read_index, split_identities
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,7 @@ def _add_references(root: Path, cache: str | os.PathLike[str], by_id: dict[str, 
                 write_image(target, cv2.resize(img, (SET_SIZE, SET_SIZE), interpolation=cv2.INTER_CUBIC))
             names.append(ref_name)
         refs[rec["name"]] = names
-    tmp = root / "references.json.tmp"
-    tmp.write_text(json.dumps(refs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, root / "references.json")
+    atomic_write(root / "references.json", (json.dumps(refs, indent=1, sort_keys=True) + "\n").encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -466,10 +464,8 @@ def write_report(out: Path, by_preset: dict[str, dict[str, MethodResult]], sets:
     if skipped:
         md += ["## Not measured", ""] + [f"- **{k}**: {v}" for k, v in skipped.items()] + [""]
     json_path, md_path = out / "report.json", out / "report.md"
-    for path, text in ((json_path, json.dumps(data, indent=1) + "\n"), (md_path, "\n".join(md))):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+    atomic_write(json_path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+    atomic_write(md_path, "\n".join(md).encode("utf-8"))
     return md_path, json_path
 
 

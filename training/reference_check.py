@@ -17,7 +17,6 @@ pass.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 from engine.identity import make_embedder
 from engine.identity.embedders import CALIBRATION_FILE
 
-from .degrade import degrade
+from .degrade import atomic_write, degrade
 from .face_import import FaceRecord, load_crop, read_index, split_identities
 
 PRESETS = ("none", "mild", "moderate", "severe")
@@ -102,9 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         entry = data.setdefault("embedders", {}).setdefault(args.embedder, {})
         entry["reference_threshold"] = round(t, 4)
         entry["reference_check"] = report["held_out"]
-        tmp = CALIBRATION_FILE.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, CALIBRATION_FILE)
+        atomic_write(CALIBRATION_FILE, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
         print(f"wrote reference_threshold {t:.3f} for {args.embedder} to {CALIBRATION_FILE}")
     return 0
 
