@@ -362,7 +362,7 @@ class Restorer:
         restorer = self.torch_restorer
         embedder = make_embedder(device=restorer.device)
         restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
-                                              embedder, guidance)
+                                              embedder, guidance, np.stack([r.embedding for r in chosen]))
         out = restored[0]
         return match_color(out, face.aligned) if opts.color_fix else out
 

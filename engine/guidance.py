@@ -93,7 +93,8 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     lq_features = tuple(f.detach() for f in lq_features)
     with torch.no_grad():
         base = net.decode(net.codes_from_logits(logits), lq_features, w)
-        cos_before = F.cosine_similarity(embedder.embed(base), target).mean().item()
+        cos_base = F.cosine_similarity(embedder.embed(base), target)
+        cos_before = cos_base.mean().item()
     delta = torch.zeros_like(logits, requires_grad=True)
     if guidance.strength <= 0 or guidance.steps <= 0:
         return base, {"cos_before": cos_before, "cos_after": cos_before}
@@ -111,7 +112,6 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     with torch.no_grad():
         out = net.decode(net.codes_from_logits(logits + delta), lq_features, w)
         cos_out = F.cosine_similarity(embedder.embed(out), target)
-        cos_base = F.cosine_similarity(embedder.embed(base), target)
         # Per face, keep the guided result only where it moved toward the references.
         keep = (cos_out > cos_base).view(-1, 1, 1, 1)
         out = torch.where(keep, out, base)

@@ -57,7 +57,7 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
                 out += restorer.restore_faces([face], fidelity)
                 continue
             restored, _ = restore_with_references(torch_restorer, [face], fidelity, [c.aligned for c in chosen],
-                                                  embedder, plan)
+                                                  embedder, plan, np.stack([c.embedding for c in chosen]))
             from engine.faces.color import match_color
 
             out.append(match_color(restored[0], face))

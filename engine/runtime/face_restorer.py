@@ -98,8 +98,11 @@ class FaceRestorer:
 
 
 def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: float, references: list[np.ndarray],
-                            embedder, guidance=None) -> tuple[list[np.ndarray], dict[str, float]]:
+                            embedder, guidance=None, embeddings: np.ndarray | None = None
+                            ) -> tuple[list[np.ndarray], dict[str, float]]:
     """Restore ``faces`` guided by aligned ``references`` (uint8 RGB, same person).
+
+    ``embeddings``: the references' identity vectors when already known (``ReferenceFace``).
 
     A network with a reference adapter combines the references by eq. 6 on its code logits;
     test-time identity guidance (``guidance``, an ``engine.guidance.IdentityGuidance``) then
@@ -115,7 +118,8 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
     with torch.no_grad():
         feats = net.encode_features(x)
         tokens = net.token_embeddings(feats[0])
-        id_emb, ref_latent = reference_inputs(net, embedder, refs)
+        known = None if embeddings is None else torch.from_numpy(np.asarray(embeddings, np.float32))
+        id_emb, ref_latent = reference_inputs(net, embedder, refs, known)
         if net.reference is not None:
             contexts = [net.reference.context(id_emb[i:i + 1], ref_latent[i:i + 1]).expand(-1, len(faces), -1)
                         for i in range(len(references))]

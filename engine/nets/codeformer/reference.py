@@ -134,14 +134,16 @@ class ReferenceAdapter(nn.Module):
         return net.idx_pred_layer(tokens).permute(1, 0, 2)
 
 
-def reference_inputs(net, embedder, references: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def reference_inputs(net, embedder, references: torch.Tensor,
+                     embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(identity embeddings, encoder latents) of aligned reference faces (B,3,H,W) in [-1,1].
 
     References are resized to the network's size for its encoder; the identity network crops
-    from the aligned face itself.
+    from the aligned face itself. ``embeddings`` already computed (by the same identity network)
+    are used as they are.
     """
     size = net.config.img_size
     x = references if references.shape[-1] == size else F.interpolate(
         references, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     latent = net.encode_features(x)[0]
-    return embedder.embed(references), latent
+    return (embedder.embed(references) if embeddings is None else embeddings.to(latent.device)), latent
