@@ -1,7 +1,7 @@
 """``likeness train``: train the CodeFormer stages and export a model.
 
     likeness train STAGE --config NAME|FILE [--out DIR] [--resume] [--init CKPT]
-                         [--steps N] [--max-minutes M] [--device cpu|cuda] [--no-progress]
+                         [--steps N] [--data DIR] [--max-minutes M] [--device cpu|cuda] [--no-progress]
     likeness train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
     likeness train configs
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--init", help="checkpoint of the previous stage (overrides the config's)")
     t.add_argument("--steps", type=int, help="override the config's step count")
+    t.add_argument("--data", help="face cache or folder to train on (overrides the config's data path)")
     t.add_argument("--device", choices=("cpu", "cuda"))
     t.add_argument("--max-minutes", type=float, help="wall-clock budget; the stage stops (with a checkpoint) when it is spent")
     t.add_argument("--no-progress", action="store_true")
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"steps": args.steps} if args.steps else {}
     try:
         cfg = load_config(args.config, **overrides)
+        if args.data:
+            cfg = cfg.replace(data={**cfg.data, "path": args.data})
     except (FileNotFoundError, ValueError) as exc:
         print(f"likeness train: error: {exc}", file=sys.stderr)
         return 2
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         from .reference_stage import export_reference_model, train_reference
 
         path = train_reference(cfg, out, resume=args.resume, init=args.init, device=args.device,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, max_minutes=args.max_minutes)
         export_reference_model(path, Path(out) / "model.safetensors")
         print(f"reference adapter checkpoint: {path}; model with the adapter: {Path(out) / 'model.safetensors'}")
         return 0

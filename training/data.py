@@ -263,7 +263,8 @@ class PairSampler:
             hq = _gray(hq)
         return hq, lq
 
-    def batch(self, step: int) -> Batch:
+    def arrays(self, step: int) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+        """The batch of ``step`` as uint8 (B,S,S,3) stacks (HQ, LQ or None without degradation)."""
         hqs, lqs, ids = [], [], []
         for slot, idx in enumerate(self.indices(step)):
             rng = np.random.default_rng((self.seed, step, slot))
@@ -271,9 +272,10 @@ class PairSampler:
             hqs.append(hq)
             lqs.append(lq)
             ids.append(self.items[idx].identity)
-        hq_t = to_tensor(hqs)
-        lq_t = hq_t if self.degradation is None else to_tensor(lqs)
-        return Batch(hq_t, lq_t, ids)
+        return np.stack(hqs), (np.stack(lqs) if self.degradation is not None else None), ids
+
+    def batch(self, step: int) -> Batch:
+        return batch_from_arrays(*self.arrays(step))
 
     def fixed_batch(self, n: int, seed: int) -> Batch:
         """A reproducible batch of ``n`` faces spread over the items (for validation)."""
@@ -294,6 +296,61 @@ class PairSampler:
             lqs.append(lq)
             ids.append(item.identity)
         return Batch(to_tensor(hqs), to_tensor(lqs), ids)
+
+
+def batch_from_arrays(hq: np.ndarray, lq: np.ndarray | None, ids: list[str]) -> Batch:
+    hq_t = to_tensor(hq)
+    return Batch(hq_t, hq_t if lq is None else to_tensor(lq), ids)
+
+
+_WORKER_SAMPLER: PairSampler | None = None  # the sampler forked workers build batches with
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)
+
+
+def _worker_arrays(step: int):
+    return _WORKER_SAMPLER.arrays(step)
+
+
+class Prefetcher:
+    """Builds the batches of the next steps in forked worker processes while the network trains.
+
+    On a GPU the degradation of each batch (CPU work) would otherwise leave the accelerator
+    idle most of the time. Batches stay a pure function of the step (``PairSampler``), so
+    results equal the synchronous path and ``--resume`` stays exact; a request for a step other
+    than the next one restarts the queue there. ``ahead`` bounds memory.
+    """
+
+    def __init__(self, sampler: PairSampler, workers: int, ahead: int | None = None) -> None:
+        import multiprocessing as mp
+        from collections import deque
+
+        global _WORKER_SAMPLER
+        _WORKER_SAMPLER = sampler  # inherited by the forked workers (the faces are not pickled)
+        self.sampler = sampler
+        self.ahead = ahead or 2 * workers
+        self._pool = mp.get_context("fork").Pool(workers, initializer=_worker_init)
+        self._queue: deque = deque()
+        self._next = 0  # the step the queue's tail will submit next
+
+    def _fill(self) -> None:
+        while len(self._queue) < self.ahead:
+            self._queue.append((self._next, self._pool.apply_async(_worker_arrays, (self._next,))))
+            self._next += 1
+
+    def batch(self, step: int) -> Batch:
+        if not self._queue or self._queue[0][0] != step:
+            self._queue.clear()
+            self._next = step
+        self._fill()
+        _, result = self._queue.popleft()
+        return batch_from_arrays(*result.get())
+
+    def close(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
 
 
 def steps_per_epoch(n_items: int, batch_size: int) -> int:

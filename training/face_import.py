@@ -50,10 +50,11 @@ class FaceRecord:
     sharpness: float  # variance of the Laplacian of the crop's gray levels
     faces_found: int
     landmarks: list[list[float]]  # the 5 landmarks in source pixels
+    crop_ext: str = ".png"  # ".jpg" in a packed copy (``pack_cache``)
 
     @property
     def path_suffix(self) -> str:
-        return f"faces/{self.name}.png"
+        return f"faces/{self.name}{self.crop_ext}"
 
 
 def photos_in(folder: str | os.PathLike[str]) -> list[Path]:
@@ -157,6 +158,39 @@ def load_crop(out_dir: str | os.PathLike[str], record: FaceRecord) -> np.ndarray
     return read_image(Path(out_dir) / record.path_suffix).rgb
 
 
+def pack_cache(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    size: int,
+    quality: int = 95,
+    exclude: Iterable[str] = (),
+) -> int:
+    """A compact copy of a face cache for another machine (a GPU lent with a small upload limit).
+
+    Crops are resized to the model's ``size`` (the resize training does anyway) and stored as
+    JPEG at ``quality``; the index is rewritten to point at them, so ``faces_from_cache`` reads
+    the copy unchanged. ``exclude``: identities left out (the held-out ones never travel).
+    Returns the number of faces written.
+    """
+    from .data import _resize
+
+    out = Path(dst)
+    excluded = set(exclude)
+    records = [r for r in read_index(src) if r.identity not in excluded]
+    lines = []
+    for rec in records:
+        packed = FaceRecord(**{**asdict(rec), "size": size, "crop_ext": ".jpg"})
+        target = out / packed.path_suffix
+        target.parent.mkdir(parents=True, exist_ok=True)
+        bgr = cv2.cvtColor(_resize(load_crop(src, rec), size), cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+            raise OSError(f"{target}: could not be written")
+        lines.append(json.dumps(asdict(packed)))
+    (out / INDEX_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(records)
+
+
 def split_identities(records: list[FaceRecord], test_list: str | os.PathLike[str]) -> tuple[list[FaceRecord], list[FaceRecord]]:
     """(train, test) records by the held-out identity list (one folder name per line)."""
     held_out = {line.strip() for line in Path(test_list).read_text(encoding="utf-8").splitlines() if line.strip()}
@@ -165,17 +199,24 @@ def split_identities(records: list[FaceRecord], test_list: str | os.PathLike[str
     return train, test
 
 
-if __name__ == "__main__":  # python -m training.face_import SRC OUT [--size N]
+if __name__ == "__main__":  # python -m training.face_import SRC OUT [--size N] [--pack [--exclude LIST]]
     import argparse
 
     from tqdm import tqdm
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src")
+    parser.add_argument("src", help="photo folder, or with --pack an existing face cache")
     parser.add_argument("out")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--pack", action="store_true", help="write a compact JPEG copy of the cache SRC at --size")
+    parser.add_argument("--exclude", help="with --pack: file of identities to leave out (the held-out list)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.pack:
+        held = [ln.strip() for ln in Path(args.exclude).read_text(encoding="utf-8").splitlines()] if args.exclude else []
+        n = pack_cache(args.src, args.out, size=args.size, exclude=held)
+        print(f"{n} faces packed into {args.out}")
+        raise SystemExit(0)
     photos = photos_in(args.src)
     failures = 0
     for item in tqdm(import_faces(photos, args.out, root=args.src, size=args.size), total=len(photos), unit="photo"):

@@ -31,6 +31,20 @@ VGG19_FILE = "vgg19-dcbe5e97.pth"
 # ----------------------------------------------------------------------------- perceptual
 
 
+def full_precision(fn):
+    """Run a loss in float32 with autocast off: SSIM's variances (E[x²] − E[x]²) and dlib's
+    compressed cosines cancel catastrophically in bf16 (NaN on the CPU, useless gradients on CUDA)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self, *args):
+        dev = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(dev, enabled=False):
+            return fn(self, *(a.float() if isinstance(a, torch.Tensor) else a for a in args))
+
+    return wrapper
+
+
 def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float32) - size // 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
@@ -68,6 +82,7 @@ class MSSSIMLoss(nn.Module):
         ssim = ((2 * mx * my + c1) / (mx * mx + my * my + c1)) * cs
         return ssim.mean((1, 2, 3)), cs.mean((1, 2, 3))
 
+    @full_precision
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = (x.float() + 1) / 2, (y.float() + 1) / 2
         n = 1
@@ -116,6 +131,7 @@ class DlibFeatureLoss(nn.Module):
                 break
         return feats
 
+    @full_precision
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             fy = self.features(y)
@@ -243,8 +259,10 @@ class IdentityLoss(nn.Module):
         self.net = load_dlib_embedder(device).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self.register_buffer("center", torch.zeros(128) if center is None else center.detach().float().clone())
+        c = torch.zeros(128) if center is None else center.detach().float().clone()
+        self.register_buffer("center", c.to(next(self.net.parameters()).device))
 
+    @full_precision
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         e = self.net.embed_aligned(faces.float())
         return F.normalize(e - self.center, dim=-1)

@@ -155,14 +155,17 @@ def backbone_checkpoint(model_file: str | os.PathLike[str], out_dir: Path) -> Pa
 def train_reference(config, out_dir: str | os.PathLike[str], *, items: Sequence[D.FaceItem] | None = None,
                     val_items: Sequence[D.FaceItem] | None = None, resume: bool = False, init=None,
                     device: str | None = None, progress: bool = True, until: int | None = None,
-                    reference_config: ReferenceConfig | None = None) -> Path:
+                    reference_config: ReferenceConfig | None = None, max_minutes: float | None = None) -> Path:
     """Trains the adapter; returns ``out_dir/last.pt`` (export with ``export_reference_model``)."""
+    import time
+
     from .configs import load_config
 
     cfg = load_config(config) if isinstance(config, str) else config
+    deadline = time.time() + 60 * max_minutes if max_minutes else None
     trainer = ReferenceTrainer(cfg, out_dir, items=items, val_items=val_items, resume=resume, init=init,
                                device=device, progress=progress, reference_config=reference_config)
-    trainer.run(until=until)
+    trainer.run(until=until, deadline=deadline)
     return Path(out_dir) / "last.pt"
 
 

@@ -217,6 +217,7 @@ class Trainer:
         self.degradation = degradation
         aug = D.Augment(**cfg.augment)
         self.sampler = D.PairSampler(items, cfg.batch_size, cfg.seed, degradation, aug)
+        self._prefetch: D.Prefetcher | None = None  # worker processes during run() when cfg.workers
         val_src = val_items if val_items else items
         self.val_batch = D.PairSampler(val_src, 1, cfg.seed, degradation, D.Augment(hflip=0)).fixed_batch(cfg.val_size, cfg.seed)
 
@@ -464,12 +465,13 @@ class Trainer:
     # -- codebook maintenance ------------------------------------------------------------------
     @torch.no_grad()
     def _seed_codebook(self, z: torch.Tensor) -> None:
-        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).float()
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).float().cpu()  # the seeded draws are CPU-side
         n = self.net.quantize.embedding.weight.shape[0]
         g = torch.Generator().manual_seed(self.cfg.seed)
         idx = torch.randint(0, flat.shape[0], (n,), generator=g)
         noise = torch.randn(n, flat.shape[1], generator=g) * flat.std() * 0.01
-        self.net.quantize.embedding.weight.copy_(flat[idx].cpu().add(noise).to(flat.device))
+        w = self.net.quantize.embedding.weight
+        w.copy_(flat[idx].add(noise).to(w.device, w.dtype))
 
     @torch.no_grad()
     def _reseed_dead_codes(self, batch: D.Batch) -> int:
@@ -496,7 +498,7 @@ class Trainer:
     def train_step(self) -> dict:
         cfg = self.cfg
         self.net.train()
-        batch = self.sampler.batch(self.step)
+        batch = (self._prefetch or self.sampler).batch(self.step)
         with self._autocast():
             if self.stage == 1:
                 loss, logs, out = self._stage1_loss(batch)
@@ -587,6 +589,8 @@ class Trainer:
         history = []
         bar = tqdm(total=end, initial=self.step, disable=not self.progress, desc=f"stage {self.stage}", unit="it", dynamic_ncols=True, mininterval=5)
         logf = open(self.out / "log.jsonl", "a", encoding="utf-8")
+        if cfg.workers and self.step < end:
+            self._prefetch = D.Prefetcher(self.sampler, cfg.workers)
         try:
             while self.step < end:
                 t0 = time.perf_counter()
@@ -615,6 +619,9 @@ class Trainer:
         finally:
             logf.close()
             bar.close()
+            if self._prefetch is not None:
+                self._prefetch.close()
+                self._prefetch = None
         return history
 
 

@@ -203,3 +203,72 @@ def test_cli_lists_configs(capsys):
     assert train_cli(["2", "--config", "tiny_stage1"]) == 2
     assert train_cli(["train", "2", "--config", "tiny_stage1"]) == 2
     assert train_cli(["4", "--config", "tiny_stage3"]) == 2  # stage 4 is the reference adapter
+
+
+def test_prefetched_batches_equal_the_synchronous_ones(items):
+    """Worker processes build exactly the batches the loop would (resume stays exact), in any order."""
+    sampler = D.PairSampler(items, 3, 11, D.make_degradation("codeformer", 64))
+    pre = D.Prefetcher(sampler, 2, ahead=3)
+    try:
+        for step in (0, 1, 2, 7, 3):  # 7 then 3: a jump restarts the queue there
+            got, want = pre.batch(step), sampler.batch(step)
+            assert torch.equal(got.hq, want.hq) and torch.equal(got.lq, want.lq) and got.identity == want.identity
+    finally:
+        pre.close()
+
+
+def test_training_with_workers_matches_training_without(tmp_path, items):
+    logs = []
+    for workers in (0, 2):
+        tr = _trainer(1, tmp_path / f"w{workers}", items, steps=3, disc_start=10**6, workers=workers, checkpoint_every=0, val_every=0)
+        logs.append([h["loss"] for h in tr.run()])
+        assert tr._prefetch is None  # the workers are gone after run()
+    assert logs[0] == pytest.approx(logs[1], rel=1e-5)
+
+
+def test_losses_and_code_lookup_stay_float32_under_bf16_autocast():
+    """MS-SSIM's variances and the codebook distances cancel catastrophically in bf16 (this made a
+    first GPU run diverge): both must give their float32 results inside an autocast region."""
+    from engine.nets.codeformer.vqgan import VectorQuantizer
+    from training.losses import MSSSIMLoss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    y = (x + 0.05 * torch.randn(2, 3, 64, 64, generator=g)).clamp(-1, 1)
+    loss = MSSSIMLoss()
+    vq = VectorQuantizer(64, 16)
+    vq.embedding.weight.data = torch.randn(64, 16, generator=g) * 3
+    z = torch.randn(2, 16, 8, 8, generator=g) * 3
+    ref_loss, ref_codes = loss(x, y), vq.nearest_codes(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        amp_loss, amp_codes = loss(x, y), vq.nearest_codes(z)
+    assert amp_loss.dtype == torch.float32 and torch.isfinite(amp_loss)
+    assert float(amp_loss) == pytest.approx(float(ref_loss), abs=1e-6)
+    assert torch.equal(amp_codes, ref_codes)
+
+
+def test_packed_cache_reads_like_the_original(tmp_path, items):
+    """``pack_cache``: JPEG crops at the model size, held-out identities left behind, same index."""
+    from dataclasses import asdict
+
+    from training.face_import import INDEX_NAME, FaceRecord, pack_cache
+
+    src, dst = tmp_path / "cache", tmp_path / "packed"
+    lines = []
+    for i, it in enumerate(items):
+        big = cv2.resize(it.image, (128, 128), interpolation=cv2.INTER_CUBIC)
+        rec = FaceRecord(name=f"{it.identity}/{i:02d}", identity=it.identity, source=f"/x/{i}.jpg", size=128,
+                         scale=1.0, face_px=100.0, sharpness=100.0, faces_found=1, landmarks=[[0.0, 0.0]] * 5)
+        (src / "faces" / it.identity).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / rec.path_suffix), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        lines.append(json.dumps(asdict(rec)))
+    (src / INDEX_NAME).write_text("\n".join(lines) + "\n")
+    assert pack_cache(src, dst, size=64, exclude=["id2"]) == 4
+    original = {f.name: f for f in D.faces_from_cache(src, 64, exclude=["id2"])}
+    packed = D.faces_from_cache(dst, 64)
+    assert sorted(f.name for f in packed) == sorted(original)
+    assert all(p.image.shape == (64, 64, 3) and p.identity != "id2" for p in packed)
+    for p in packed:
+        err = np.abs(p.image.astype(int) - original[p.name].image.astype(int)).mean()
+        assert err < 6.0  # JPEG quality 95 on noise-textured cartoons (CelebA crops: see pack_cache)
+    assert next(dst.glob("faces/*/*")).suffix == ".jpg"

@@ -59,6 +59,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     threads: int = 0  # torch threads; 0 keeps torch's default
+    workers: int = 0  # processes preparing the next batches (0: in the training loop; a GPU needs many)
     amp: bool = True  # bf16 autocast on CUDA
     # image losses
     l1_weight: float = 1.0

@@ -187,9 +187,11 @@ class VectorQuantizer(nn.Module):
 
     def nearest_codes(self, z: torch.Tensor) -> torch.Tensor:
         """Indices (B, H*W) of the nearest code to each feature vector of ``z`` (B, C, H, W)."""
-        flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)
-        codebook = self.embedding.weight
-        dist = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.t()
+        # float32 without autocast: |z|² + |c|² − 2 z·c cancels badly in bf16/fp16 and picks wrong codes
+        with torch.autocast(z.device.type, enabled=False):
+            flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim).float()
+            codebook = self.embedding.weight.float()
+            dist = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.t()
         return dist.argmin(1).view(z.shape[0], -1)
 
     def lookup(self, codes: torch.Tensor, side: int) -> torch.Tensor:

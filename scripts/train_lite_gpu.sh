@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# likeness-lite on a lent GPU machine (see resources/models/MODEL_CARD.md): the three stages with
+# the lite_gpu_stage* configs under wall-clock budgets, then the export; results copied to RESULTS.
+# The machine gets the repository plus .carry/ (packed faces, the held-out list, dlib's
+# recognition .dat as a stand-in face_recognition_models) and .whl/ (platformdirs).
+# Usage: scripts/train_lite_gpu.sh RESULTS [MIN1 MIN2 MIN3]
+set -euo pipefail
+RESULTS=$1
+M1=${2:-4.2} M2=${3:-2.1} M3=${4:-1.9}
+if [[ -d .whl ]] && ! python3 -c "import platformdirs" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH=$PWD/.carry/frm:$PWD${PYTHONPATH:+:$PYTHONPATH} LIKENESS_HOME=${LIKENESS_HOME:-/tmp/likeness-home} PYTHONUNBUFFERED=1
+python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
+TRAIN=${TRAIN_DIR:-../cache/train/lite_gpu}
+mkdir -p "$RESULTS"
+set +e
+PYTHON=python3 CONFIGS=lite_gpu_stage THREADS=4 scripts/train_lite.sh "$TRAIN" "+$M1" "+$M2" "+$M3" 2>&1 \
+  | grep --line-buffered -v "it/s\]$" | tee "$RESULTS/train.log"
+rc=${PIPESTATUS[0]}
+set -e
+cp "$TRAIN/likeness-lite.safetensors" "$RESULTS/" 2>/dev/null || true
+tar -czf "$RESULTS/logs.tar.gz" -C "$TRAIN" $(cd "$TRAIN" && ls -d stage*/{config.json,final.json,log.jsonl,val.jsonl} 2>/dev/null) \
+  $(cd "$TRAIN" && for d in stage*/samples; do ls "$d"/*.png 2>/dev/null | tail -1; done)
+exit "$rc"
