@@ -286,8 +286,6 @@ class Restorer:
 
     def restore_faces(self, aligned: list[np.ndarray], w: float, color_fix: bool = True) -> list[np.ndarray]:
         """Restores aligned 512² faces (uint8 RGB), falling back to the CPU on GPU out-of-memory."""
-        from .faces.color import match_color
-
         try:
             restored = self.face_restorer.restore(aligned, w)
         except OutOfMemoryError:
@@ -299,9 +297,7 @@ class Restorer:
             self.device = torch.device("cpu")
             self._face_restorer = self.face_restorer.moved_to(self.device)
             restored = self._face_restorer.restore(aligned, w)
-        if color_fix:
-            restored = [match_color(r, a) for r, a in zip(restored, aligned)]
-        return restored
+        return [finish_face(r, a, color_fix) for r, a in zip(restored, aligned)]
 
     # -- references -------------------------------------------------------------------------
     def analyse_reference(self, path: Path | str, detector: str = "auto"):
@@ -346,7 +342,6 @@ class Restorer:
     def restore_with_references(self, face: "FaceResult", references: list, opts: RestoreOptions,
                                 warnings: list[str]) -> np.ndarray:
         """One face restored toward the best-ranked references' identity (torch back end)."""
-        from .faces.color import match_color
         from .guidance import IdentityGuidance
         from .identity import make_embedder
         from .references import check_against, estimate_yaw, rank_references
@@ -363,8 +358,7 @@ class Restorer:
         embedder = make_embedder(device=restorer.device)
         restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
                                               embedder, guidance, np.stack([r.embedding for r in chosen]))
-        out = restored[0]
-        return match_color(out, face.aligned) if opts.color_fix else out
+        return finish_face(restored[0], face.aligned, opts.color_fix)
 
     @property
     def torch_restorer(self):
@@ -386,10 +380,7 @@ class Restorer:
 
     def decode_face(self, encoded, aligned: np.ndarray, w: float, color_fix: bool = True) -> np.ndarray:
         """The restored face at fidelity ``w`` from ``encode_face``'s result (the GUI's live preview)."""
-        from .faces.color import match_color
-
-        restored = self.face_restorer.decode(encoded, w)[0]
-        return match_color(restored, aligned) if color_fix else restored
+        return finish_face(self.face_restorer.decode(encoded, w)[0], aligned, color_fix)
 
     def face_masks(self, restored: list[np.ndarray]) -> list[np.ndarray] | None:
         """Paste-back masks from the face parser when it is installed, else None (the feathered square)."""
@@ -509,6 +500,13 @@ class Restorer:
             result.restored = self.restore_faces([face], opts.fidelity, opts.color_fix)[0]
         timings["network"] = time.perf_counter() - t
         return resize(result.restored, scaled_size(rgb.shape, opts.upscale)), [result]
+
+
+def finish_face(restored: np.ndarray, aligned: np.ndarray, color_fix: bool = True) -> np.ndarray:
+    """The network's face made ready to paste (one place for every restore path): the input's colours."""
+    from .faces.color import match_color
+
+    return match_color(restored, aligned) if color_fix else restored
 
 
 def with_options(request: RestoreRequest, **changes) -> RestoreRequest:

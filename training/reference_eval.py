@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.api import finish_face
 from engine.guidance import IdentityGuidance
 from engine.imageio import read_image
 
@@ -58,9 +59,7 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
                 continue
             restored, _ = restore_with_references(torch_restorer, [face], fidelity, [c.aligned for c in chosen],
                                                   embedder, plan, np.stack([c.embedding for c in chosen]))
-            from engine.faces.color import match_color
-
-            out.append(match_color(restored[0], face))
+            out.append(finish_face(restored[0], face))
         return out
 
     return run
