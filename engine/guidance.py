@@ -88,12 +88,32 @@ def identity_guided_decode(net, logits: torch.Tensor, lq_features: tuple[torch.T
             p.requires_grad_(flag)
 
 
+def centred_identity(embedder) -> tuple:
+    """(embed, to_target): identity vectors minus the embedder's calibrated centre, when it has one.
+
+    The raw cosine's gradient mostly pushes along what all faces share; with the centre removed
+    the steps go toward what makes the references' person distinct (on 40 severe faces of
+    training identities, one step: evaluator IDS 0.483 raw → 0.490 centred; two: 0.492 → 0.504).
+    """
+    center = embedder.center
+    if center is None:
+        return embedder.embed, lambda t: t
+    c = torch.from_numpy(center)
+
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(embedder.embed(x) - c.to(x.device), dim=-1)
+
+    return embed, lambda t: F.normalize(t - c.to(t.device, t.dtype), dim=-1)
+
+
 def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     logits = logits.detach()
     lq_features = tuple(f.detach() for f in lq_features)
+    embed, to_target = centred_identity(embedder)
+    target = to_target(target)
     with torch.no_grad():
         base = net.decode(net.codes_from_logits(logits), lq_features, w)
-        cos_base = F.cosine_similarity(embedder.embed(base), target)
+        cos_base = F.cosine_similarity(embed(base), target)
         cos_before = cos_base.mean().item()
     delta = torch.zeros_like(logits, requires_grad=True)
     if guidance.strength <= 0 or guidance.steps <= 0:
@@ -103,7 +123,7 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
         for _ in range(guidance.steps):
             quant = soft_codes(net, logits + delta, guidance.temperature)
             image = net.decode_features(quant, lq_features, w)
-            cos = F.cosine_similarity(embedder.embed(image), target)
+            cos = F.cosine_similarity(embed(image), target)
             loss = (1 - cos).sum() + guidance.fidelity * ((image - base) ** 2).mean(dim=(1, 2, 3)).sum()
             (grad,) = torch.autograd.grad(loss, delta)
             # Normalised step: the same strength means the same change for any logit scale.
@@ -111,7 +131,7 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
             delta = (delta - guidance.strength * scale * step).detach().requires_grad_(True)
     with torch.no_grad():
         out = net.decode(net.codes_from_logits(logits + delta), lq_features, w)
-        cos_out = F.cosine_similarity(embedder.embed(out), target)
+        cos_out = F.cosine_similarity(embed(out), target)
         # Per face, keep the guided result only where it moved toward the references.
         keep = (cos_out > cos_base).view(-1, 1, 1, 1)
         out = torch.where(keep, out, base)

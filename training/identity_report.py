@@ -113,6 +113,16 @@ def cosines(emb: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return (e[idx[:, 0]] * e[idx[:, 1]]).sum(1)
 
 
+def identity_center(embeddings: np.ndarray) -> list[float]:
+    """The mean unit embedding of the training identities' faces, rounded for the JSON file.
+
+    Cosines measured after subtracting it ignore what all faces share (dlib: the mean has norm
+    0.91), which is what test-time identity guidance steers by (``IdentityEmbedder.center``).
+    """
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return [round(float(v), 6) for v in unit.mean(0)]
+
+
 def verification(emb: np.ndarray, labels: np.ndarray, n_diff: int, seed: int = 0) -> Stats:
     same, diff = pairs(labels, n_diff, seed)
     pos, neg = cosines(emb, same), cosines(emb, diff)
@@ -305,7 +315,12 @@ def main(argv: list[str] | None = None) -> None:
         }
         if name == "evaluator":
             entry["parts"] = [[n, w] for n, w in best_parts]
+        else:
+            entry["center"] = identity_center(embs[name][~in_test])
         calib["embedders"][name] = entry
+    previous = json.loads(args.calibration.read_text(encoding="utf-8")).get("embedders", {}) if args.calibration.is_file() else {}
+    for name, entry in calib["embedders"].items():  # thresholds other tools measured (reference_check) stay
+        entry.update({k: v for k, v in previous.get(name, {}).items() if k not in entry})
     args.calibration.write_text(json.dumps(calib, indent=2) + "\n", encoding="utf-8")
 
     meta = {

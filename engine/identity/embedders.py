@@ -61,6 +61,16 @@ class IdentityEmbedder(ABC):
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     @property
+    def center(self) -> np.ndarray | None:
+        """Mean embedding of the training faces (``training.identity_report``), if calibrated.
+
+        Subtracting it removes what every face shares, so cosines measure identity alone
+        (dlib's raw cosines of different people average 0.83, centred ≈ 0).
+        """
+        value = calibration().get(self.name, {}).get("center")
+        return None if value is None else np.asarray(value, np.float32)
+
+    @property
     def threshold(self) -> float | None:
         """Cosine above which two faces are taken for the same person (1 % FAR), if calibrated."""
         entry = calibration().get(self.name)

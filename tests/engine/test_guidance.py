@@ -10,7 +10,7 @@ import torch
 
 from engine.api import RestoreOptions, RestoreRequest, Restorer
 from engine.errors import LikenessError
-from engine.guidance import IdentityGuidance, identity_guided_decode
+from engine.guidance import IdentityGuidance, centred_identity, identity_guided_decode
 from engine.identity import make_embedder
 from engine.models import ModelStore
 from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
@@ -34,6 +34,19 @@ def test_guidance_moves_the_identity_toward_the_target_and_never_away():
     assert same["cos_after"] == same["cos_before"]
     assert torch.equal(off, net.decode(net.codes_from_logits(logits), feats, 0.5))
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_guidance_steers_by_centred_identity_vectors():
+    """dlib's calibrated centre (mean training face, norm ≈ 0.91) is removed before the cosine."""
+    emb = make_embedder("dlib")
+    center = emb.center
+    assert center is not None and center.shape == (128,) and 0.85 < np.linalg.norm(center) < 0.95
+    embed, to_target = centred_identity(emb)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    raw = emb.embed(x)
+    c = torch.from_numpy(center)
+    assert torch.allclose(embed(x), torch.nn.functional.normalize(raw - c, dim=-1), atol=1e-6)
+    assert torch.allclose(to_target(raw), torch.nn.functional.normalize(raw - c, dim=-1), atol=1e-6)
 
 
 def test_options_validate_the_reference_controls():
