@@ -39,6 +39,25 @@ ORIENTATION_TAG = 0x0112
 SUFFIX_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 GRAY_MODES = {"1", "L", "LA", "La"}  # plus the I* and F modes, converted apart
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
+    os.umask(mask)
+    return mask
+
+
+#: The mode a plain ``open()`` would give a new file. ``mkstemp`` creates 0600, which would make
+#: every atomically written output private to the user (unreadable to sync tools, other accounts).
+NEW_FILE_MODE = 0o666 & ~_umask()
+
+
+def temp_file_beside(path: Path, suffix: str = ".part") -> tuple[int, str]:
+    """(fd, name) of a new temporary file next to ``path`` with ordinary permissions, for atomic writes."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, NEW_FILE_MODE)
+    return fd, tmp
 # A JPEG of a black-and-white photo saved as RGB has channels that differ by a level or two.
 GRAY_MEAN_SPREAD, GRAY_PEAK_SPREAD = 1.0, 4.0
 
@@ -167,7 +186,7 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, like: Photo | None 
     image, options = _encode(rgb, like, fmt, quality)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, tmp = temp_file_beside(path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     try:

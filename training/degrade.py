@@ -55,7 +55,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,6 +63,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from engine.imageio import temp_file_beside
 
 __all__ = [
     "KERNEL_TYPES",
@@ -490,7 +491,7 @@ def degrade(
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and ``os.replace`` (no half-written files)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file_beside(path, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

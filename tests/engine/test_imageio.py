@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -105,6 +106,15 @@ def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     write_image(target, upright_image())
     assert np.array_equal(read_image(target).rgb, upright_image())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_written_files_get_the_permissions_of_an_ordinary_new_file(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); outputs must not end up private to the user."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    out = write_image(tmp_path / "out.jpg", upright_image())
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
 
 
 def test_refuses_to_overwrite_the_original(tmp_path):
