@@ -303,11 +303,13 @@ def batch_from_arrays(hq: np.ndarray, lq: np.ndarray | None, ids: list[str]) -> 
     return Batch(hq_t, hq_t if lq is None else to_tensor(lq), ids)
 
 
-_WORKER_SAMPLER: PairSampler | None = None  # the sampler forked workers build batches with
+_WORKER_SAMPLER: PairSampler | None = None  # the sampler a worker process builds batches with
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
+def _worker_init(sampler: PairSampler) -> None:
+    global _WORKER_SAMPLER
+    _WORKER_SAMPLER = sampler
+    cv2.setNumThreads(1)  # the workers are the parallelism
 
 
 def _worker_arrays(step: int):
@@ -315,23 +317,25 @@ def _worker_arrays(step: int):
 
 
 class Prefetcher:
-    """Builds the batches of the next steps in forked worker processes while the network trains.
+    """Builds the batches of the next steps in worker processes while the network trains.
 
     On a GPU the degradation of each batch (CPU work) would otherwise leave the accelerator
     idle most of the time. Batches stay a pure function of the step (``PairSampler``), so
     results equal the synchronous path and ``--resume`` stays exact; a request for a step other
     than the next one restarts the queue there. ``ahead`` bounds memory.
+
+    Workers are *spawned*, each receiving the sampler (its faces) once: forked workers inherit
+    OpenCV's and torch's thread pools mid-state and can deadlock on their first cv2 call (seen
+    in the test suite, after other tests had used cv2 in the parent).
     """
 
     def __init__(self, sampler: PairSampler, workers: int, ahead: int | None = None) -> None:
         import multiprocessing as mp
         from collections import deque
 
-        global _WORKER_SAMPLER
-        _WORKER_SAMPLER = sampler  # inherited by the forked workers (the faces are not pickled)
         self.sampler = sampler
         self.ahead = ahead or 2 * workers
-        self._pool = mp.get_context("fork").Pool(workers, initializer=_worker_init)
+        self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(sampler,))
         self._queue: deque = deque()
         self._next = 0  # the step the queue's tail will submit next
 
