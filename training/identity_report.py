@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = json.loads(args.calibration.read_text(encoding="utf-8")).get("embedders", {}) if args.calibration.is_file() else {}
     for name, entry in calib["embedders"].items():  # thresholds other tools measured (reference_check) stay
         entry.update({k: v for k, v in previous.get(name, {}).items() if k not in entry})
-    args.calibration.write_text(json.dumps(calib, indent=2) + "\n", encoding="utf-8")
+    args.calibration.write_text(json.dumps(calib, indent=1) + "\n", encoding="utf-8")
 
     meta = {
         "date": calib["date"], "faces": len(records), "identities": len(set(labels)), "source": args.faces,
