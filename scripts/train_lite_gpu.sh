@@ -21,6 +21,9 @@ PYTHON=python3 CONFIGS=lite_gpu_stage THREADS=4 scripts/train_lite.sh "$TRAIN" "
 rc=${PIPESTATUS[0]}
 set -e
 cp "$TRAIN/likeness-lite.safetensors" "$RESULTS/" 2>/dev/null || true
+for st in 1 2 3; do  # slim checkpoints: a later session starts the next stage from them (--init)
+  [[ -f "$TRAIN/stage$st/last.pt" ]] && python3 -m training.cli slim "$TRAIN/stage$st/last.pt" "$RESULTS/stage$st-init.pt"
+done
 tar -czf "$RESULTS/logs.tar.gz" -C "$TRAIN" $(cd "$TRAIN" && ls -d stage*/{config.json,final.json,log.jsonl,val.jsonl} 2>/dev/null) \
   $(cd "$TRAIN" && for d in stage*/samples; do ls "$d"/*.png 2>/dev/null | tail -1; done)
 exit "$rc"

@@ -3,6 +3,7 @@
     likeness train STAGE --config NAME|FILE [--out DIR] [--resume] [--init CKPT]
                          [--steps N] [--data DIR] [--max-minutes M] [--device cpu|cuda] [--no-progress]
     likeness train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
+    likeness train slim CHECKPOINT OUT.pt        (what the next stage starts from, ~1/7 the size)
     likeness train configs
 
 ``STAGE`` is 1, 2 or 3 and must match the config's ``stage``. The default output folder is
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("out", type=Path)
     e.add_argument("--fp32", action="store_true", help="keep float32 (default: float16)")
     e.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
+    sl = sub.add_parser("slim", help="a checkpoint's weights for the next stage (EMA, fp16), without optimiser state")
+    sl.add_argument("checkpoint", type=Path)
+    sl.add_argument("out", type=Path)
     sub.add_parser("configs", help="list the known configs")
     return p
 
@@ -55,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "configs":
         print("\n".join(config_names()))
+        return 0
+    if args.cmd == "slim":
+        from .stages import slim_checkpoint
+
+        slim_checkpoint(args.checkpoint, args.out)
+        print(f"wrote {args.out}")
         return 0
     if args.cmd == "export":
         from .stages import export_model

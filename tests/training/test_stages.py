@@ -272,3 +272,19 @@ def test_packed_cache_reads_like_the_original(tmp_path, items):
         err = np.abs(p.image.astype(int) - original[p.name].image.astype(int)).mean()
         assert err < 6.0  # JPEG quality 95 on noise-textured cartoons (CelebA crops: see pack_cache)
     assert next(dst.glob("faces/*/*")).suffix == ".jpg"
+
+
+def test_slim_checkpoint_starts_the_next_stage_like_the_full_one(tmp_path, items, stage1_ckpt):
+    from training.stages import slim_checkpoint
+
+    slim = slim_checkpoint(stage1_ckpt, tmp_path / "s1-init.pt", half=False)
+    assert slim.stat().st_size < stage1_ckpt.stat().st_size / 2
+    full_tr = _trainer(2, tmp_path / "a", items, init=stage1_ckpt, steps=1, ids_weight=0.0)
+    slim_tr = _trainer(2, tmp_path / "b", items, init=slim, steps=1, ids_weight=0.0)
+    for (k, a), b in zip(full_tr.net.state_dict().items(), slim_tr.net.state_dict().values()):
+        assert torch.equal(a, b), k
+    for a, b in zip(full_tr.hq_encoder.state_dict().values(), slim_tr.hq_encoder.state_dict().values()):
+        assert torch.equal(a, b)
+    assert full_tr.run()[0]["loss"] == pytest.approx(slim_tr.run()[0]["loss"], rel=1e-6)
+    half = load_checkpoint(slim_checkpoint(stage1_ckpt, tmp_path / "s1-half.pt"))
+    assert all(v.dtype == torch.float16 for v in half["model"].values() if v.is_floating_point())
