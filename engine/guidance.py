@@ -8,10 +8,11 @@ N references combine at inference as
 
 **Test-time identity guidance** works on any backbone, the official weights included, with no
 training: the decoder is run on a *soft* code assignment softmax(ℓ + δ)·C, and a few gradient
-steps on δ raise the cosine between the output's identity embedding and the references' mean
-embedding, with a fidelity term ‖x(δ) − x(0)‖² keeping the result near the unguided
-restoration. The LQ features still feed CFT. Each step costs one decoder forward and backward,
-so one step (the default) costs ~2.5× an unguided restoration.
+steps on δ — and on small offsets ε of the LQ features that CFT fuses in — raise the cosine
+between the output's identity embedding and the references' mean embedding (both centred on the
+mean training face), with a fidelity term ‖x − x₀‖² keeping the result near the unguided
+restoration. Each step costs one decoder forward and backward, so one step (the default) costs
+~2.9× an unguided restoration of likeness-lite.
 
 The identity network here is the engine's default (dlib); evaluation judges with an
 independent one, so a gain is not the optimiser fooling its own judge.
@@ -54,12 +55,14 @@ class IdentityGuidance:
         steps: gradient steps (each ≈ one decoder forward + backward).
         fidelity: weight of ‖x(δ) − x(0)‖² (mean over pixels, images in [-1, 1]).
         temperature: softmax temperature of the soft code assignment.
+        features: step size on offsets of the LQ features that feed CFT (0: codes only).
     """
 
     strength: float = 1.0
     steps: int = 1
     fidelity: float = 10.0
     temperature: float = 1.0
+    features: float = 0.05
 
 
 def soft_codes(net, logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -106,6 +109,12 @@ def centred_identity(embedder) -> tuple:
     return embed, lambda t: F.normalize(t - c.to(t.device, t.dtype), dim=-1)
 
 
+def _unit(grad: torch.Tensor) -> torch.Tensor:
+    """Per-sample direction of ``grad`` with RMS 1."""
+    norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (grad.ndim - 1)))
+    return grad / norm * grad[0].numel() ** 0.5
+
+
 def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     logits = logits.detach()
     lq_features = tuple(f.detach() for f in lq_features)
@@ -116,21 +125,29 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
         cos_base = F.cosine_similarity(embed(base), target)
         cos_before = cos_base.mean().item()
     delta = torch.zeros_like(logits, requires_grad=True)
+    skips = lq_features[1:]
+    eps = [torch.zeros_like(f, requires_grad=True) for f in skips] if guidance.features > 0 else []
     if guidance.strength <= 0 or guidance.steps <= 0:
         return base, {"cos_before": cos_before, "cos_after": cos_before}
     scale = logits.std().detach().clamp_min(1e-3)
+    feat_scales = [f.std().detach().clamp_min(1e-3) for f in skips]
+
+    def features() -> tuple[torch.Tensor, ...]:
+        return (lq_features[0], *(f + e for f, e in zip(skips, eps))) if eps else lq_features
+
     with torch.enable_grad():
         for _ in range(guidance.steps):
             quant = soft_codes(net, logits + delta, guidance.temperature)
-            image = net.decode_features(quant, lq_features, w)
+            image = net.decode_features(quant, features(), w, detach_skips=False)
             cos = F.cosine_similarity(embed(image), target)
             loss = (1 - cos).sum() + guidance.fidelity * ((image - base) ** 2).mean(dim=(1, 2, 3)).sum()
-            (grad,) = torch.autograd.grad(loss, delta)
-            # Normalised step: the same strength means the same change for any logit scale.
-            step = grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1) * grad[0].numel() ** 0.5
-            delta = (delta - guidance.strength * scale * step).detach().requires_grad_(True)
+            grads = torch.autograd.grad(loss, [delta, *eps], allow_unused=True)  # a skip CFT may not read
+            # Normalised steps: the same strength means the same change for any logit/feature scale.
+            delta = (delta - guidance.strength * scale * _unit(grads[0])).detach().requires_grad_(True)
+            eps = [(e if g is None else e - guidance.features * fs * _unit(g)).detach().requires_grad_(True)
+                   for e, g, fs in zip(eps, grads[1:], feat_scales)]
     with torch.no_grad():
-        out = net.decode(net.codes_from_logits(logits + delta), lq_features, w)
+        out = net.decode(net.codes_from_logits(logits + delta), features(), w)
         cos_out = F.cosine_similarity(embed(out), target)
         # Per face, keep the guided result only where it moved toward the references.
         keep = (cos_out > cos_base).view(-1, 1, 1, 1)

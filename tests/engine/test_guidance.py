@@ -49,6 +49,18 @@ def test_guidance_steers_by_centred_identity_vectors():
     assert torch.allclose(to_target(raw), torch.nn.functional.normalize(raw - c, dim=-1), atol=1e-6)
 
 
+def test_guidance_reaches_the_features_cft_fuses_in_and_training_does_not():
+    """CFT reads the encoder features detached (official training); guidance differentiates through them."""
+    torch.manual_seed(0)
+    net = CodeFormer(TINY).eval()
+    feats = tuple(f.detach().requires_grad_(True) for f in net.encode_features(torch.rand(1, 3, 64, 64) * 2 - 1))
+    quant = net.quantize.lookup(net.codes_from_logits(net.predict_logits(feats[0])), TINY.latent_side)
+    trained = torch.autograd.grad(net.decode_features(quant, feats, 0.5).sum(), feats[1:], allow_unused=True)
+    assert all(g is None for g in trained)
+    guided = torch.autograd.grad(net.decode_features(quant, feats, 0.5, detach_skips=False).sum(), feats[1:], allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in guided)
+
+
 def test_options_validate_the_reference_controls():
     with pytest.raises(LikenessError, match="between 1 and 5"):
         RestoreOptions(num_references=6)

@@ -159,8 +159,13 @@ class CodeFormer(nn.Module):
         lq_features: LQFeatures,
         w: torch.Tensor | float = 0.5,
         adain_latent: bool = True,
+        detach_skips: bool = True,
     ) -> torch.Tensor:
-        """Generator pass from code features (B, d, side, side); training feeds soft features."""
+        """Generator pass from code features (B, d, side, side); training feeds soft features.
+
+        The encoder features reach CFT detached, as in the official training (CFT does not train
+        the encoder); identity guidance differentiates through them with ``detach_skips=False``.
+        """
         lq_latent, *skips = lq_features
         x = adain(quant, lq_latent) if adain_latent else quant
         skip_cft = isinstance(w, (int, float)) and w == 0
@@ -168,7 +173,8 @@ class CodeFormer(nn.Module):
             x = block(x)
             if not skip_cft and i in self._fuse_taps:
                 j = self._fuse_taps[i]
-                x = self.fuse_convs_dict[str(self.config.connect_list[j])](skips[j].detach(), x, w)
+                skip = skips[j].detach() if detach_skips else skips[j]
+                x = self.fuse_convs_dict[str(self.config.connect_list[j])](skip, x, w)
         return x
 
     def forward(
