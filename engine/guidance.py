@@ -12,7 +12,7 @@ steps on δ — and on small offsets ε of the LQ features that CFT fuses in —
 between the output's identity embedding and the references' mean embedding (both centred on the
 mean training face), with a fidelity term ‖x − x₀‖² keeping the result near the unguided
 restoration. Each step costs one decoder forward and backward, so one step (the default) costs
-~2.9× an unguided restoration of likeness-lite.
+2.1–3.0× an unguided restoration of likeness-lite (docs/references.md).
 
 The identity network here is the engine's default (dlib); evaluation judges with an
 independent one, so a gain is not the optimiser fooling its own judge.
