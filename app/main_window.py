@@ -371,7 +371,8 @@ class MainWindow(QMainWindow):
             min_face=s.get("min_face"), color_fix=s.get("color_fix"), background=s.get("background"),
             detector=s.get("detector"), jpeg_quality=s.get("jpeg_quality"),
         )  # fmt: skip
-        return refs.with_references(options, self.controls.references.paths(), s.get("num_references"))
+        return refs.with_references(options, self.controls.references.paths(), s.get("num_references"),
+                                    s.get("guidance_steps"))
 
     def options_for(self, item: PhotoItem) -> RestoreOptions:
         return replace(self.base_options(), faces=item.chosen_faces())

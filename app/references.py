@@ -52,13 +52,16 @@ def supports_option(name: str) -> bool:
     return name in {f.name for f in dataclasses.fields(RestoreOptions)}
 
 
-def with_references(options: RestoreOptions, paths: list[Path], count: int) -> RestoreOptions:
+def with_references(options: RestoreOptions, paths: list[Path], count: int, guidance_steps: int | None = None
+                    ) -> RestoreOptions:
     """``options`` with the reference photos, when the engine accepts them; unchanged otherwise."""
     changes: dict[str, Any] = {}
     if paths and supports_option("references"):
         changes["references"] = tuple(paths)  # the engine ranks them and uses the best ``count``
     if supports_option("num_references"):
         changes["num_references"] = count
+    if guidance_steps is not None and supports_option("guidance_steps"):
+        changes["guidance_steps"] = guidance_steps
     return dataclasses.replace(options, **changes) if changes else options
 
 

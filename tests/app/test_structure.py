@@ -100,9 +100,11 @@ def test_reference_adapter_degrades_until_the_engine_has_references():
     from engine.api import RestoreOptions
 
     options = RestoreOptions()
-    changed = references.with_references(options, [Path("a.jpg")], 2)
+    changed = references.with_references(options, [Path("a.jpg")], 2, guidance_steps=3)
     if not references.supports_option("references"):
         assert changed == options
+    else:
+        assert changed.references == (Path("a.jpg"),) and changed.num_references == 2 and changed.guidance_steps == 3
     if not references.available():
         assert references.match([], None).verdict == references.NOT_AVAILABLE
 
