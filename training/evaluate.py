@@ -41,7 +41,7 @@ from engine.imageio import read_image, write_image
 
 from . import metrics
 from .degrade import atomic_write, write_paired_set
-from .face_import import read_index, split_identities
+from .face_import import DEFAULT_TEST_LIST, read_index, split_identities
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ def run_from_args(args) -> int:
     out = Path(args.out)
     sets: dict[str, Path] = {}
     if args.faces:
-        test_list = args.test_list or Path(__file__).resolve().parents[2] / "shared/data/faces/test_identities.txt"
+        test_list = args.test_list or DEFAULT_TEST_LIST
         if not Path(test_list).is_file():
             raise LikenessError(f"{test_list}: held-out identity list not found; pass --test-list")
         sets = build_sets(args.faces, Path(args.sets_dir or out / "sets"), test_list=test_list,

@@ -34,6 +34,8 @@ from engine.imageio import read_image, write_image
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.jsonl"
+#: The held-out identity list of the shared face data (``../shared`` beside the checkout).
+DEFAULT_TEST_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "test_identities.txt"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 

@@ -35,10 +35,10 @@ import torch
 
 from engine.errors import ModelMissingError
 from engine.identity.embedders import CALIBRATION_FILE, IdentityEmbedder, make_embedder
-from training.face_import import FaceRecord, load_crop, read_index, split_identities
+from training.degrade import atomic_write
+from training.face_import import DEFAULT_TEST_LIST, FaceRecord, load_crop, read_index, split_identities
 
 DEFAULT_FACES = Path("/work/cache/faces256")
-DEFAULT_TEST_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "test_identities.txt"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "identity.md"
 NETWORKS = ("dlib", "mobileface", "faceres", "faceres-pool")
 WEIGHTS = (0.5, 1.0, 2.0, 3.0, 4.0)
@@ -108,8 +108,12 @@ def pairs(labels: np.ndarray, n_diff: int, seed: int) -> tuple[np.ndarray, np.nd
     return same, diff
 
 
+def unit_rows(emb: np.ndarray) -> np.ndarray:
+    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+
+
 def cosines(emb: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    e = unit_rows(emb)
     return (e[idx[:, 0]] * e[idx[:, 1]]).sum(1)
 
 
@@ -119,8 +123,7 @@ def identity_center(embeddings: np.ndarray) -> list[float]:
     Cosines measured after subtracting it ignore what all faces share (dlib: the mean has norm
     0.91), which is what test-time identity guidance steers by (``IdentityEmbedder.center``).
     """
-    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return [round(float(v), 6) for v in unit.mean(0)]
+    return [round(float(v), 6) for v in unit_rows(embeddings).mean(0)]
 
 
 def verification(emb: np.ndarray, labels: np.ndarray, n_diff: int, seed: int = 0) -> Stats:
@@ -137,9 +140,9 @@ def verification(emb: np.ndarray, labels: np.ndarray, n_diff: int, seed: int = 0
 def combine(embs: dict[str, np.ndarray], parts) -> np.ndarray:
     """As ``CombinedEmbedder``: weighted concatenation of unit embeddings, renormalised."""
     total = sum(w for _, w in parts)
-    chunks = [embs[n] / np.linalg.norm(embs[n], axis=1, keepdims=True) * np.sqrt(w / total) for n, w in parts]
+    chunks = [unit_rows(embs[n]) * np.sqrt(w / total) for n, w in parts]
     out = np.concatenate(chunks, 1)
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
+    return unit_rows(out)
 
 
 def embed_all(emb: IdentityEmbedder, faces: list[np.ndarray], batch: int = 16) -> np.ndarray:
@@ -321,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     previous = json.loads(args.calibration.read_text(encoding="utf-8")).get("embedders", {}) if args.calibration.is_file() else {}
     for name, entry in calib["embedders"].items():  # thresholds other tools measured (reference_check) stay
         entry.update({k: v for k, v in previous.get(name, {}).items() if k not in entry})
-    args.calibration.write_text(json.dumps(calib, indent=1) + "\n", encoding="utf-8")
+    atomic_write(args.calibration, (json.dumps(calib, indent=1) + "\n").encode("utf-8"))
 
     meta = {
         "date": calib["date"], "faces": len(records), "identities": len(set(labels)), "source": args.faces,

@@ -157,12 +157,12 @@ def niqe(rgb: np.ndarray, model: dict | None = None) -> float:
 if __name__ == "__main__":  # python -m training.niqe fit CACHE [--count N]
     import argparse
 
-    from .face_import import load_crop, read_index, split_identities
+    from .face_import import DEFAULT_TEST_LIST, load_crop, read_index, split_identities
 
     parser = argparse.ArgumentParser(description="Fit NIQE's pristine model on sharp training-identity faces.")
     parser.add_argument("command", choices=["fit"])
     parser.add_argument("cache", help="face cache made by training.face_import")
-    parser.add_argument("--test-list", default=str(Path(__file__).resolve().parents[2] / "shared/data/faces/test_identities.txt"))
+    parser.add_argument("--test-list", default=str(DEFAULT_TEST_LIST))
     parser.add_argument("--count", type=int, default=400)
     args = parser.parse_args()
     records = read_index(args.cache)

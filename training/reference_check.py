@@ -27,7 +27,7 @@ from engine.identity import make_embedder
 from engine.identity.embedders import CALIBRATION_FILE
 
 from .degrade import atomic_write, degrade
-from .face_import import FaceRecord, load_crop, read_index, split_identities
+from .face_import import DEFAULT_TEST_LIST, FaceRecord, load_crop, read_index, split_identities
 
 PRESETS = ("none", "mild", "moderate", "severe")
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache")
     parser.add_argument("--embedder", default="dlib")
-    parser.add_argument("--test-list", default=str(Path(__file__).resolve().parents[2] / "shared/data/faces/test_identities.txt"))
+    parser.add_argument("--test-list", default=str(DEFAULT_TEST_LIST))
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     emb = make_embedder(args.embedder)
