@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from engine.nets.codeformer.reference import ReferenceAdapter, ReferenceConfig
 
 from . import data as D
-from .stages import TRAINABLE, Trainer, load_checkpoint
+from .stages import TRAINABLE, Trainer, load_checkpoint, trained_weights
 
 REFERENCE_STAGE = 4
 HARD_EXAMPLE_LAMBDA = 0.6
@@ -181,7 +181,7 @@ def export_reference_model(checkpoint: str | os.PathLike[str], path: str | os.Pa
     net = CodeFormer(cfg.model_config)
     ref_cfg = ReferenceConfig.from_json(ckpt["reference_config"]) if ckpt.get("reference_config") else ReferenceConfig()
     net.attach_reference(ReferenceAdapter.for_network(net, ref_cfg))
-    state = ckpt["ema"]["shadow"]
+    state = trained_weights(ckpt)
     net.load_state_dict({k: state.get(k, v).to(v.dtype) for k, v in net.state_dict().items()})
     save_codeformer(net.eval(), path, half=half, metadata={"training_stage": "reference", "training_steps": str(ckpt["step"])})
     return net

@@ -89,6 +89,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def trained_weights(ckpt: dict, ema: bool = True) -> dict:
+    """The network weights a checkpoint holds: its EMA average (when kept and ``ema``), else the raw ones."""
+    return ckpt["ema"]["shadow"] if ema and ckpt.get("ema") else ckpt["model"]
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -275,7 +280,7 @@ class Trainer:
 
     def _init_from(self, ckpt: dict) -> None:
         """Stage II/III start: the previous stage's EMA weights; E_H is stage I's encoder."""
-        state = ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"]
+        state = trained_weights(ckpt)
         model_state = self.net.state_dict()
         missing = [k for k in model_state if k not in state]
         if missing:
@@ -690,7 +695,7 @@ def slim_checkpoint(checkpoint: str | os.PathLike[str], path: str | os.PathLike[
 
     slim = {
         "format": "likeness-train-init/1", "config": ckpt["config"], "stage": ckpt["stage"], "step": ckpt["step"],
-        "model": cast(ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"]), "ema": None,
+        "model": cast(trained_weights(ckpt)), "ema": None,
         "hq_encoder": cast(ckpt.get("hq_encoder")), "disc": cast(ckpt.get("disc")), "id_center": ckpt.get("id_center"),
     }  # fmt: skip
     atomic_save(slim, path)
@@ -702,7 +707,7 @@ def export_model(checkpoint: str | os.PathLike[str], path: str | os.PathLike[str
     ckpt = load_checkpoint(checkpoint)
     cfg = TrainConfig.from_dict(ckpt["config"])
     net = CodeFormer(cfg.model_config)
-    state = ckpt["ema"]["shadow"] if ema else ckpt["model"]
+    state = trained_weights(ckpt, ema)
     ref = net.state_dict()
     net.load_state_dict({k: state.get(k, v).to(v.dtype) for k, v in ref.items()})
     meta = {"training_stage": str(ckpt["stage"]), "training_steps": str(ckpt["step"]), **(metadata or {})}
