@@ -347,7 +347,7 @@ class MainWindow(QMainWindow):
 
     def remove_selected(self) -> None:
         items = [i.data(Roles.ITEM) for i in self.list.selectionModel().selectedIndexes()]
-        busy = {j.photo_id for j in [self.engine.current, *self.engine.pending()] if isinstance(j, jobs.Restore)}
+        busy = self.engine.photos_in_queue(jobs.Restore)
         items = [i for i in items if i.id not in busy]
         if not items:
             return
@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
             self.current = None
             self.show_photo(None)
         self.photos.remove(items)
-        exporting = {j.photo_id for j in [self.engine.current, *self.engine.pending()] if isinstance(j, jobs.Export)}
+        exporting = self.engine.photos_in_queue(jobs.Export)
         for item in items:
             if item in self._in_memory:
                 self._in_memory.remove(item)
@@ -407,7 +407,7 @@ class MainWindow(QMainWindow):
             if answer == QMessageBox.StandardButton.Yes:
                 self.models_dialog()
             return
-        queued = {j.photo_id for j in [self.engine.current, *self.engine.pending()] if isinstance(j, jobs.Restore)}
+        queued = self.engine.photos_in_queue(jobs.Restore)
         items = [i for i in items if i.id not in queued]
         if not items:
             self.notify("Every photo is already restored with these settings.")
@@ -552,9 +552,9 @@ class MainWindow(QMainWindow):
             if item is not None and item.status == Status.FAILED:
                 self._batch_failed += 1
             self._batch_progress()
-            if not any(isinstance(j, jobs.Restore) for j in self.engine.pending()):
+            if not self.engine.pending(jobs.Restore):
                 self._batch_complete()
-        if isinstance(job, jobs.Export) and not any(isinstance(j, jobs.Export) for j in self.engine.pending()):
+        if isinstance(job, jobs.Export) and not self.engine.pending(jobs.Export):
             if self._exports:
                 folder = next(iter(self._exports.values())).parent
                 self.notify(f"Exported {len(self._exports)} photo{'s' if len(self._exports) != 1 else ''} to {folder}", 10000)
@@ -847,7 +847,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_photos = self.photos.rowCount() > 0
-        running = any(isinstance(j, jobs.Restore) for j in [self.engine.current, *self.engine.pending()])
+        running = bool(self.engine.photos_in_queue(jobs.Restore))
         self.act_run.setEnabled(has_photos)
         self.act_run_selected.setEnabled(has_photos)
         self.act_cancel.setEnabled(running)

@@ -56,7 +56,7 @@ class EngineWorker(QObject):
         self._encoded: OrderedDict[tuple[int, int], object] = OrderedDict()
         self._references: dict[int, references.Reference] = {}
         self._helpers: list[ProcessDetector] = []
-        self._results = Path(tempfile.mkdtemp(prefix="likeness-results-"))  # removed by close_helpers
+        self._results = Path(tempfile.mkdtemp(prefix="likeness-results-"))  # removed by close()
 
     # -- plumbing ------------------------------------------------------------------------------
     @Slot(object)
@@ -322,6 +322,10 @@ class EngineClient(QObject):
 
     def pending(self, kind: type | None = None) -> list[jobs.Job]:
         return [j for j in self._queue if kind is None or isinstance(j, kind)]
+
+    def photos_in_queue(self, kind: type) -> set[int]:
+        """Photo ids of the running and queued jobs of ``kind``."""
+        return {j.photo_id for j in [self._current, *self.pending(kind)] if isinstance(j, kind)}
 
     def submit(self, job: jobs.Job) -> jobs.Job:
         if isinstance(job, jobs.Preview):  # only the newest slider position matters
