@@ -39,6 +39,8 @@ ORIENTATION_TAG = 0x0112
 SUFFIX_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 GRAY_MODES = {"1", "L", "LA", "La"}  # plus the I* and F modes, converted apart
+# A JPEG of a black-and-white photo saved as RGB has channels that differ by a level or two.
+GRAY_MEAN_SPREAD, GRAY_PEAK_SPREAD = 1.0, 4.0
 
 
 def _umask() -> int:
@@ -58,8 +60,6 @@ def temp_file_beside(path: Path, suffix: str = ".part") -> tuple[int, str]:
     if hasattr(os, "fchmod"):
         os.fchmod(fd, NEW_FILE_MODE)
     return fd, tmp
-# A JPEG of a black-and-white photo saved as RGB has channels that differ by a level or two.
-GRAY_MEAN_SPREAD, GRAY_PEAK_SPREAD = 1.0, 4.0
 
 
 @dataclass(frozen=True, eq=False)
