@@ -333,7 +333,6 @@ class Prefetcher:
         import multiprocessing as mp
         from collections import deque
 
-        self.sampler = sampler
         self.ahead = ahead or 2 * workers
         self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(sampler,))
         self._queue: deque = deque()
