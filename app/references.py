@@ -33,7 +33,7 @@ class Match:
 
     similarity: float | None
     verdict: str
-    good: bool | None = None  # None: unknown
+    good: bool | None = None  # None: unknown (no check yet, or the face is too damaged to tell)
 
 
 def engine_module():
@@ -116,7 +116,8 @@ def match(references: list[Reference], face_aligned: np.ndarray) -> Match:
         return Match(None, NOT_AVAILABLE)
     checks = module.check_against(face_aligned, [r.engine_face for r in usable])
     best = max(checks, key=lambda c: c.similarity)
-    return Match(float(best.similarity), best.text, bool(best.matches))
+    unsure = getattr(best, "verdict", None) == "unsure"  # the face is too damaged to tell who it is
+    return Match(float(best.similarity), best.text, None if unsure else bool(best.matches))
 
 
 def _without_path(message: str, path: Path) -> str:

@@ -60,8 +60,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Restoration", minimum=1, maximum=5),
     Setting("guidance_steps", int, 1, "Pull toward the references",
             "How hard reference photos pull each face toward the person: 0 off, 1 about 2-3× the time "
-            "of a plain restoration, 2-3 stronger for badly damaged photos and slower.",
-            "Restoration", minimum=0, maximum=3),
+            "of a plain restoration, 2-5 stronger for badly damaged photos and slower (5: about 8×).",
+            "Restoration", minimum=0, maximum=5),
     Setting("min_face", int, 32, "Smallest face (pixels)",
             "Faces smaller than this are left alone; lower it to find tiny faces in group photos (slower).",
             "Faces", minimum=8, maximum=512),

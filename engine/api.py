@@ -344,14 +344,18 @@ class Restorer:
         """One face restored toward the best-ranked references' identity (torch back end)."""
         from .guidance import IdentityGuidance
         from .identity import make_embedder
-        from .references import check_against, estimate_yaw, rank_references
+        from .references import UNSURE, check_against, estimate_yaw, rank_references
         from .runtime.face_restorer import restore_with_references
 
         chosen = rank_references(references, estimate_yaw(face.detection.landmarks), opts.num_references)
-        for ref, check in zip(chosen, check_against(face.aligned, chosen)):
-            if not check.matches:
+        checks = check_against(face.aligned, chosen)
+        for ref, check in zip(chosen, checks):
+            if check.mismatch:
                 warnings.append(f"face {face.index}: reference {ref.path.name} {check.text}; a wrong reference "
                                 "pulls the face toward another person")
+        if chosen and all(c.verdict == UNSURE for c in checks):
+            warnings.append(f"face {face.index}: too damaged to confirm that the references show this person; "
+                            "make sure they do, a wrong reference pulls the face toward another person")
         strength = 1.0 if opts.identity_guidance is None else opts.identity_guidance
         guidance = IdentityGuidance(strength=strength, steps=opts.guidance_steps) if strength > 0 else None
         restorer = self.torch_restorer

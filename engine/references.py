@@ -6,8 +6,11 @@ face, it should show the same person as the input face, and the references shoul
 each other. When an album offers many candidates, ``rank_references`` picks the most helpful
 ones: sharp, in a pose close to the input's, and consistent with the rest of the album.
 
-Identity decisions use the identity interface (``engine.identity``) and its threshold at 1 %
-false accepts, measured on the identity-labelled faces (``engine/identity/calibration.json``).
+Identity decisions use the identity interface (``engine.identity``) with mirror-averaged
+embeddings and a threshold fitted on degraded faces of the training identities
+(``training.reference_check`` → ``engine/identity/calibration.json``). A face too damaged to
+carry its identity gets no verdict either way: a check that guesses at a 20-pixel face raises
+false alarms on half the right references and still misses wrong ones.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from .faces.detect import DetectedFace, make_detector
 from .imageio import read_image
 
 # Used only while no calibration exists for the embedder (dlib: same ≈ 0.94, different ≈ 0.82).
-FALLBACK_THRESHOLDS = {"dlib": 0.88}
+FALLBACK_THRESHOLDS = {"dlib": 0.90}
+
+MATCH, MISMATCH, UNSURE = "match", "mismatch", "unsure"
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +40,8 @@ class ReferenceFace:
 
     path: Path
     aligned: np.ndarray  # uint8 RGB, FFHQ_SIZE²
-    embedding: np.ndarray  # unit vector of the identity network that analysed it
+    embedding: np.ndarray  # unit vector of the identity network that analysed it (what guidance steers to)
+    verification: np.ndarray  # mean of the photo's and its mirror image's vectors (what the checks compare)
     detection: DetectedFace
     faces_in_photo: int
     sharpness: float  # variance of the Laplacian on the aligned face (higher = sharper)
@@ -44,14 +50,27 @@ class ReferenceFace:
 
 @dataclass(frozen=True)
 class ReferenceCheck:
-    """How well a reference matches the input face (or the other references)."""
+    """How well a reference matches the input face (or the other references).
+
+    ``verdict`` is MATCH, MISMATCH or UNSURE (the face is too damaged to tell who it is).
+    """
 
     similarity: float
     threshold: float
-    matches: bool
+    verdict: str
+
+    @property
+    def matches(self) -> bool:
+        return self.verdict == MATCH
+
+    @property
+    def mismatch(self) -> bool:
+        return self.verdict == MISMATCH
 
     @property
     def text(self) -> str:
+        if self.verdict == UNSURE:
+            return "cannot be confirmed: the face is too damaged to tell who it is"
         verdict = "same person" if self.matches else "may be a different person"
         return f"{verdict} (similarity {self.similarity:.2f}, needs ≥ {self.threshold:.2f})"
 
@@ -69,7 +88,13 @@ def estimate_yaw(landmarks: np.ndarray) -> float:
 
 
 def face_sharpness(aligned: np.ndarray) -> float:
-    """Variance of the Laplacian inside the central face region (hair and background excluded)."""
+    """Variance of the Laplacian inside the central face region (hair and background excluded).
+
+    Measured at the engine's 512² alignment, so a small face (upscaled to 512) reads as soft as
+    a blurred one: both carry little identity.
+    """
+    if aligned.shape[0] != FFHQ_SIZE:
+        aligned = cv2.resize(aligned, (FFHQ_SIZE, FFHQ_SIZE), interpolation=cv2.INTER_CUBIC)
     s = aligned.shape[0]
     core = aligned[s // 4: 3 * s // 4, s // 4: 3 * s // 4]
     gray = cv2.cvtColor(core, cv2.COLOR_RGB2GRAY)
@@ -82,6 +107,26 @@ def identity_threshold(embedder) -> float:
     if value is None:
         value = FALLBACK_THRESHOLDS.get(embedder.name, 0.5)
     return float(value)
+
+
+def verification_embeddings(faces: Sequence[np.ndarray], embedder) -> np.ndarray:
+    """Unit identity vectors averaged over each aligned face and its mirror image.
+
+    Steadier than one view for yes/no decisions: on held-out sharp faces dlib's best balanced
+    accuracy for (input, reference) pairs rises from 93.8 % to 95.2 % (more shifts and scales
+    add nothing further).
+    """
+    views = list(faces) + [np.ascontiguousarray(f[:, ::-1]) for f in faces]
+    emb = embedder.embed_images(views)
+    mean = emb[: len(faces)] + emb[len(faces):]
+    return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+
+
+def _analysed(path: Path, aligned: np.ndarray, detection: DetectedFace, faces_in_photo: int, yaw: float,
+              embedder) -> ReferenceFace:
+    embedding = embedder.embed_images([aligned])[0]
+    verification = verification_embeddings([aligned], embedder)[0]
+    return ReferenceFace(path, aligned, embedding, verification, detection, faces_in_photo, face_sharpness(aligned), yaw)
 
 
 def analyse_reference(path: str | Path, *, embedder=None, detector: str = "auto", min_face: float = 32) -> ReferenceFace:
@@ -99,9 +144,7 @@ def analyse_reference(path: str | Path, *, embedder=None, detector: str = "auto"
         raise NoFaceFoundError(f"{path}: no face found; a reference must show the person's face")
     face = max(faces, key=lambda f: f.size)
     aligned = warp_face(rgb, estimate_affine(face.landmarks, FFHQ_SIZE), FFHQ_SIZE)
-    embedder = embedder or make_embedder()
-    embedding = embedder.embed_images([aligned])[0]
-    return ReferenceFace(path, aligned, embedding, face, len(faces), face_sharpness(aligned), estimate_yaw(face.landmarks))
+    return _analysed(path, aligned, face, len(faces), estimate_yaw(face.landmarks), embedder or make_embedder())
 
 
 def reference_from_aligned(aligned: np.ndarray, *, embedder=None, path: str | Path = "") -> ReferenceFace:
@@ -109,24 +152,32 @@ def reference_from_aligned(aligned: np.ndarray, *, embedder=None, path: str | Pa
     from .faces.align import face_template
     from .identity import make_embedder
 
-    embedder = embedder or make_embedder()
     size = aligned.shape[0]
     landmarks = face_template(size).astype(np.float32)
     det = DetectedFace((0.0, 0.0, float(size), float(size)), 1.0, landmarks)
-    return ReferenceFace(Path(path), aligned, embedder.embed_images([aligned])[0], det, 1, face_sharpness(aligned), 0.0)
+    return _analysed(Path(path), aligned, det, 1, 0.0, embedder or make_embedder())
+
+
+def verifiable(face_aligned: np.ndarray, embedder) -> bool:
+    """Whether the face is sharp enough for the identity check to say anything (calibrated)."""
+    floor = embedder.reference_min_sharpness
+    return floor is None or face_sharpness(face_aligned) >= floor
 
 
 def check_against(face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None) -> list[ReferenceCheck]:
-    """Each reference's identity match with the (unrestored) input face."""
+    """Each reference's identity match with the (unrestored) input face; UNSURE when the face
+    is too damaged for any identity check (below the calibrated sharpness)."""
     from .identity import make_embedder
 
     embedder = embedder or make_embedder()
     threshold = identity_threshold(embedder)
-    face = embedder.embed_images([face_aligned])[0]
+    face = verification_embeddings([face_aligned], embedder)[0]
+    known = verifiable(face_aligned, embedder)
     checks = []
     for ref in references:
-        sim = float(np.dot(face, ref.embedding))
-        checks.append(ReferenceCheck(sim, threshold, sim >= threshold))
+        sim = float(np.dot(face, ref.verification))
+        verdict = UNSURE if not known else MATCH if sim >= threshold else MISMATCH
+        checks.append(ReferenceCheck(sim, threshold, verdict))
     return checks
 
 
@@ -137,14 +188,14 @@ def check_consistency(references: Sequence[ReferenceFace], *, embedder=None) -> 
     embedder = embedder or make_embedder()
     threshold = identity_threshold(embedder)
     if len(references) < 2:
-        return [ReferenceCheck(1.0, threshold, True) for _ in references]
-    emb = np.stack([r.embedding for r in references])
+        return [ReferenceCheck(1.0, threshold, MATCH) for _ in references]
+    emb = np.stack([r.verification for r in references])
     checks = []
     for i in range(len(references)):
         others = np.delete(emb, i, axis=0).mean(0)
         others /= max(np.linalg.norm(others), 1e-12)
         sim = float(np.dot(emb[i], others))
-        checks.append(ReferenceCheck(sim, threshold, sim >= threshold))
+        checks.append(ReferenceCheck(sim, threshold, MATCH if sim >= threshold else MISMATCH))
     return checks
 
 

@@ -76,7 +76,7 @@ class ReferenceTile(QWidget):
             p.setBrush(colour)
             p.drawRoundedRect(QRectF(0, bar.top(), TILE * max(0.05, min(1.0, e.similarity)), 5), 2.5, 2.5)
         if e.similarity is not None:
-            text = f"{'✓ match' if e.good else '✗ differs'} · {e.similarity:.2f}"
+            text = f"{'✓ match' if e.good else '? unsure' if e.good is None else '✗ differs'} · {e.similarity:.2f}"
         else:
             text = "no face" if e.error else ("…" if e.analysing else "not checked")
         p.setPen(self.palette().color(self.foregroundRole()))
@@ -196,8 +196,12 @@ class ReferencePanel(QGroupBox):
             if e is not None:
                 e.similarity, e.verdict, e.good = m.similarity, m.verdict, m.good
                 checked.append(m)
-        known = [m for m in checked if m.similarity is not None]
-        if known:
+        measured = [m for m in checked if m.similarity is not None]
+        known = [m for m in measured if m.good is not None]
+        if measured and not known:
+            self.status.setText("This face is too damaged to confirm who it is: make sure the references show "
+                                "this person.")
+        elif known:
             same = sum(1 for m in known if m.good)
             if same == len(known):
                 text = f"All {len(known)} references look like this person." if len(known) > 1 else \

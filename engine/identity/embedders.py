@@ -86,6 +86,16 @@ class IdentityEmbedder(ABC):
         value = entry.get("reference_threshold")
         return None if value is None else float(value)
 
+    @property
+    def reference_min_sharpness(self) -> float | None:
+        """Input-face sharpness below which the reference check abstains (too damaged to tell).
+
+        Fitted by ``training.reference_check``: below it the check's balanced accuracy on
+        training identities falls under 90 %; None until measured.
+        """
+        value = calibration().get(self.name, {}).get("reference_min_sharpness")
+        return None if value is None else float(value)
+
 
 def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Cosine of matching rows (broadcasting): inputs need not be unit length."""

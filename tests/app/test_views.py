@@ -127,3 +127,18 @@ def test_an_unexpected_error_fails_one_photo_and_logs_the_traceback(window, phot
     qtbot.waitUntil(lambda: all(i.status == Status.FAILED for i in window.photos.items()), timeout=30000)
     assert "Unexpected error (ZeroDivisionError: a bug)" in window.photos.item(0).message
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+
+
+def test_reference_panel_says_when_a_face_is_too_damaged_to_check(qtbot, settings, tmp_path):
+    """An unsure verdict (good=None) is neither a match nor a 'someone else' alarm."""
+    from app.references import Match
+    from app.widgets.reference_panel import ReferencePanel
+
+    panel = ReferencePanel(settings)
+    qtbot.addWidget(panel)
+    a, b = panel.add_paths([tmp_path / "a.jpg", tmp_path / "b.jpg"])
+    unsure = Match(0.87, "cannot be confirmed: the face is too damaged to tell who it is", None)
+    panel.set_match({a.id: unsure, b.id: unsure})
+    assert "too damaged to confirm" in panel.status.text() and "someone else" not in panel.status.text()
+    panel.set_match({a.id: Match(0.95, "same person", True), b.id: Match(0.80, "may be a different person", False)})
+    assert "1 of 2 references may show someone else" in panel.status.text()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from engine.api import RestoreOptions, RestoreRequest, Restorer
 from engine.errors import LikenessError
+from engine.imageio import read_image, write_image
 from engine.guidance import IdentityGuidance, centred_identity, identity_guided_decode
 from engine.identity import make_embedder
 from engine.models import ModelStore
@@ -102,6 +104,20 @@ def test_restoring_with_references_warns_about_the_wrong_person(restorer, album,
     assert f"reference {stranger.name} not used" in text
     plain = restorer.restore(RestoreRequest(photo, options=RestoreOptions(detector="hog")))
     assert plain.faces[0].restored.shape == result.faces[0].restored.shape
+
+
+def test_a_face_too_damaged_to_check_is_restored_with_a_notice_instead_of_a_verdict(restorer, album, tmp_path):
+    rgb = read_image(album[0]).rgb
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (w // 10, h // 10), interpolation=cv2.INTER_AREA)  # a ~15-pixel face, enlarged
+    damaged = tmp_path / "damaged.png"
+    write_image(damaged, cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC))
+    opts = RestoreOptions(detector="hog", references=tuple(album[1:3]), num_references=2)
+    result = restorer.restore(RestoreRequest(damaged, options=opts))
+    assert result.faces and result.faces[0].restored is not None
+    text = "\n".join(result.warnings)
+    assert "too damaged to confirm that the references show this person" in text
+    assert "may be a different person" not in text  # no false alarm on the right person's photos
 
 
 def test_cli_takes_references(restorer, album, tmp_path, monkeypatch):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from engine.errors import NoFaceFoundError
 from engine.faces.align import face_template
 from engine.imageio import write_image
-from engine.references import analyse_reference, check_against, check_consistency, estimate_yaw, rank_references
+from engine.identity import make_embedder
+from engine.references import (UNSURE, analyse_reference, check_against, check_consistency, estimate_yaw, face_sharpness,
+                               rank_references)
 from tests.conftest import shared_path
 
 
@@ -43,6 +46,8 @@ def test_references_are_aligned_and_embedded(album):
     for ref in album:
         assert ref.aligned.shape == (512, 512, 3)
         assert np.linalg.norm(ref.embedding) == pytest.approx(1.0, abs=1e-4)
+        assert np.linalg.norm(ref.verification) == pytest.approx(1.0, abs=1e-4)
+        assert 0.95 < float(ref.embedding @ ref.verification) < 1.0  # the mirror view adds a little
         assert ref.sharpness > 0
 
 
@@ -51,7 +56,20 @@ def test_the_odd_one_out_fails_consistency_and_the_input_check(album):
     assert [c.matches for c in checks] == [True, True, True, False]
     assert "different person" in checks[3].text
     vs_input = check_against(album[0].aligned, album[1:])
-    assert [c.matches for c in vs_input] == [True, True, False]
+    assert [c.verdict for c in vs_input] == ["match", "match", "mismatch"]
+
+
+def test_a_face_too_damaged_to_identify_gets_no_verdict(album):
+    """A 20-pixel face carries too little identity for any check: neither a pass nor a false alarm."""
+    floor = make_embedder().reference_min_sharpness
+    assert floor is not None and 1.5 < floor < 5  # calibrated by training.reference_check
+    tiny = cv2.resize(cv2.resize(album[0].aligned, (20, 20), interpolation=cv2.INTER_AREA), (512, 512),
+                      interpolation=cv2.INTER_CUBIC)
+    assert face_sharpness(tiny) < floor <= face_sharpness(album[0].aligned)
+    checks = check_against(tiny, album[1:])
+    assert {c.verdict for c in checks} == {UNSURE}
+    assert not any(c.matches or c.mismatch for c in checks)
+    assert "too damaged" in checks[0].text
 
 
 def test_ranking_puts_the_wrong_person_last(album):
