@@ -48,9 +48,10 @@ class RestoreOptions:
         references: photos of the same person; each face is restored toward their identity.
         num_references: how many of the references to use per face (the best-ranked 1..5).
         identity_guidance: strength of test-time identity guidance toward the references;
-            None = 1.0 when references are given; 0 = off (a reference-trained model still
-            uses them).
-        guidance_steps: gradient steps of that guidance (each ≈ one decoder pass and back).
+            None = 1.0 when references are given; 0 = off, together with the reference prior
+            for badly damaged faces (a reference-trained model still uses them by eq. 6).
+        guidance_steps: gradient steps of that guidance (each ≈ one decoder pass and back);
+            0 leaves the reference prior alone.
     """
 
     fidelity: float = 0.5
@@ -342,7 +343,7 @@ class Restorer:
     def restore_with_references(self, face: "FaceResult", references: list, opts: RestoreOptions,
                                 warnings: list[str]) -> np.ndarray:
         """One face restored toward the best-ranked references' identity (torch back end)."""
-        from .guidance import IdentityGuidance
+        from .guidance import IdentityGuidance, ReferencePrior
         from .identity import make_embedder
         from .references import UNSURE, check_against, estimate_yaw, rank_references
         from .runtime.face_restorer import restore_with_references
@@ -353,15 +354,20 @@ class Restorer:
             if check.mismatch:
                 warnings.append(f"face {face.index}: reference {ref.path.name} {check.text}; a wrong reference "
                                 "pulls the face toward another person")
-        if chosen and all(c.verdict == UNSURE for c in checks):
+        unsure = bool(chosen) and all(c.verdict == UNSURE for c in checks)
+        if unsure:
             warnings.append(f"face {face.index}: too damaged to confirm that the references show this person; "
                             "make sure they do, a wrong reference pulls the face toward another person")
         strength = 1.0 if opts.identity_guidance is None else opts.identity_guidance
         guidance = IdentityGuidance(strength=strength, steps=opts.guidance_steps) if strength > 0 else None
+        prior = ReferencePrior() if strength > 0 else None  # guidance strength 0: the references are only checked
         restorer = self.torch_restorer
         embedder = make_embedder(device=restorer.device)
+        if guidance and chosen and not unsure and embedder.reference_min_sharpness is not None:
+            warnings.append(f"face {face.index}: clear enough to be restored from the photo itself; the references "
+                            "were checked, and guide only faces too damaged to show who they are")
         restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
-                                              embedder, guidance, np.stack([r.embedding for r in chosen]))
+                                              embedder, guidance, np.stack([r.embedding for r in chosen]), prior)
         return finish_face(restored[0], face.aligned, opts.color_fix)
 
     @property

@@ -1,4 +1,4 @@
-"""Identity guidance at inference: multi-reference logits and test-time identity optimisation.
+"""Identity guidance at inference: multi-reference logits, reference priors and test-time identity optimisation.
 
 **Training-free multi-reference inference** (methods.md §3, eq. 6, applied to code logits):
 with one reference per sample in training and the LQ condition / context dropped at random,
@@ -13,6 +13,14 @@ between the output's identity embedding and the references' mean embedding (both
 mean training face), with a fidelity term ‖x − x₀‖² keeping the result near the unguided
 restoration. Each step costs one decoder forward and backward, so one step (the default) costs
 2.1–3.0× an unguided restoration of likeness-lite (docs/references.md).
+
+**Reference priors** (training-free, any backbone): a face too damaged to carry its own
+identity borrows the references'. Its code logits get β·log p_ref, the references' own code
+distribution at each token (faces are aligned to one template, so token i is the same part of
+the face), and the LQ features CFT fuses in are blended by α toward the references' encoder
+features. A face that still shows its person would lose more from another photo's pose and
+light than it gains, so the prior is applied only below a sharpness of the input face
+(``ReferencePrior.max_sharpness``; docs/references.md has the measurements).
 
 The identity network here is the engine's default (dlib); evaluation judges with an
 independent one, so a gain is not the optimiser fooling its own judge.
@@ -44,6 +52,48 @@ def multi_reference_logits(net, tokens: torch.Tensor, contexts: list[torch.Tenso
     if s_i != 1.0:
         logits = logits + (1 - s_i) * adapter.logits(net, None, None, batch=batch)
     return logits
+
+
+@dataclass(frozen=True)
+class ReferencePrior:
+    """How much a badly damaged face borrows from its references (see the module docstring).
+
+    Args:
+        codes: β, weight of the references' code log-probabilities added to the logits.
+        features: α, blend of the LQ skip features toward the references' encoder features.
+        max_sharpness: the prior applies to faces whose ``face_sharpness`` is below this
+            (the severe evaluation faces measure 1.7–2.2, moderate ones 2.1–4.8).
+    """
+
+    codes: float = 0.5
+    features: float = 0.4
+    max_sharpness: float = 2.0
+
+    def weights(self, faces) -> torch.Tensor:
+        """Per face 1.0 where the prior applies (uint8 aligned faces), else 0.0."""
+        from .references import face_sharpness
+
+        return torch.tensor([1.0 if face_sharpness(f) < self.max_sharpness else 0.0 for f in faces])
+
+
+def apply_reference_prior(net, logits: torch.Tensor, lq_features: tuple[torch.Tensor, ...],
+                          ref_features: tuple[torch.Tensor, ...], weights: torch.Tensor, prior: ReferencePrior
+                          ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Logits and LQ features with the references' codes and features mixed in, per face by ``weights``.
+
+    ``ref_features``: the references' (latent, *skips) from ``encode_features``; several
+    references are averaged (log-probabilities and features).
+    """
+    if not bool(weights.any()):
+        return logits, lq_features
+    ref_logp = F.log_softmax(net.predict_logits(ref_features[0]).float(), dim=-1).mean(0, keepdim=True)
+    wl = weights.to(logits.dtype).view(-1, 1, 1)
+    logits = logits + wl * prior.codes * ref_logp.to(logits.dtype)
+    mixed = [lq_features[0]]
+    for f, r in zip(lq_features[1:], ref_features[1:]):
+        wf = (weights.to(f.dtype) * prior.features).view(-1, 1, 1, 1)
+        mixed.append(f + wf * (r.mean(0, keepdim=True).to(f.dtype) - f))
+    return logits, tuple(mixed)
 
 
 @dataclass(frozen=True)

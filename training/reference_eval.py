@@ -1,12 +1,15 @@
 """Reference-guided restoration measured like the paper's Table 2: IDS against the number of references.
 
     python -m training.reference_eval --set SETDIR --model NAME -o OUT [--refs 0,1,3,5] [--guidance 1.0]
+        [--steps K] [--no-prior]
 
 On a paired set (``training.evaluate``; references are other photos of the same identity,
 ``refs/``) each LQ face is restored by the model with N = 0, 1, 3, 5 references, chosen either
 at random (seeded) or ranked by ``engine.references.rank_references`` (sharpness, pose,
 identity consistency). With a reference-trained model the references enter through eq. 6;
-``--guidance`` adds test-time identity guidance (any model). Rows are scored by the evaluation
+``--guidance`` adds test-time identity guidance (any model) and, as the engine does, the
+reference prior for faces too damaged to carry their identity (``--no-prior`` leaves it out;
+``--steps 0`` measures the prior alone). Rows are scored by the evaluation
 module: IDS by the independent evaluator with dlib beside it, IDS(REF), PSNR, LMD, NIQE, and
 the time per face. Writes ``OUT/report.md`` / ``report.json`` via ``training.evaluate``.
 """
@@ -20,14 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.api import finish_face
-from engine.guidance import IdentityGuidance
+from engine.guidance import IdentityGuidance, ReferencePrior
 from engine.imageio import read_image
 
 from .evaluate import Method, PairedSet, make_restorer, run_eval
 
 
 def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count: int, *, ranked: bool,
-                     guidance: float, steps: int, fidelity: float, seed: int = 0) -> Method:
+                     guidance: float, steps: int, fidelity: float, prior: bool = True, seed: int = 0) -> Method:
     """A method restoring each face with ``count`` references of its identity."""
     from engine.identity import make_embedder
     from engine.references import reference_from_aligned, rank_references
@@ -38,6 +41,7 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
     cache: dict[str, object] = {}
     rng = np.random.default_rng(seed)
     plan = IdentityGuidance(strength=guidance, steps=steps) if guidance > 0 else None
+    face_prior = ReferencePrior() if guidance > 0 and prior else None
 
     def ref_face(name: str):
         if name not in cache:
@@ -58,7 +62,7 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
                 out += restorer.restore_faces([face], fidelity)
                 continue
             restored, _ = restore_with_references(torch_restorer, [face], fidelity, [c.aligned for c in chosen],
-                                                  embedder, plan, np.stack([c.embedding for c in chosen]))
+                                                  embedder, plan, np.stack([c.embedding for c in chosen]), face_prior)
             out.append(finish_face(restored[0], face))
         return out
 
@@ -74,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--refs", default="1,3,5", help="numbers of references (N = 0 is the model alone)")
     parser.add_argument("--guidance", type=float, default=0.0)
     parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--no-prior", action="store_true", help="guidance without the reference prior")
     parser.add_argument("-w", "--fidelity", type=float, default=0.5)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--random", action="store_true", help="also rows with randomly chosen references")
@@ -83,15 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     pset = PairedSet.open(args.set)
     restorer = make_restorer(args.model, backend="torch")
     methods: dict[str, Method] = {}
-    tag = f"g={args.guidance:g}x{args.steps}" if args.guidance > 0 else "eq.6" if restorer.torch_restorer.net.reference else "no guidance"
+    tag = f"g={args.guidance:g}x{args.steps}{'' if args.no_prior else '+prior'}" if args.guidance > 0 else "eq.6" if restorer.torch_restorer.net.reference else "no guidance"
     for n in (int(x) for x in args.refs.split(",") if x):
         methods[f"{restorer.model_name} N={n} ranked ({tag})"] = reference_method(
             restorer, pset.root, pset.references, n, ranked=True, guidance=args.guidance, steps=args.steps,
-            fidelity=args.fidelity)
+            fidelity=args.fidelity, prior=not args.no_prior)
         if args.random:
             methods[f"{restorer.model_name} N={n} random ({tag})"] = reference_method(
                 restorer, pset.root, pset.references, n, ranked=False, guidance=args.guidance, steps=args.steps,
-                fidelity=args.fidelity)
+                fidelity=args.fidelity, prior=not args.no_prior)
     md, _ = run_eval({Path(args.set).name: Path(args.set)}, Path(args.out), models=[args.model],
                      fidelity=args.fidelity, backend="torch", limit=args.limit, extra_methods=methods,
                      progress=lambda s: print(s, flush=True))

@@ -98,18 +98,27 @@ class FaceRestorer:
 
 
 def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: float, references: list[np.ndarray],
-                            embedder, guidance=None, embeddings: np.ndarray | None = None
-                            ) -> tuple[list[np.ndarray], dict[str, float]]:
+                            embedder, guidance=None, embeddings: np.ndarray | None = None, prior=None,
+                            guide_identifiable: bool = False) -> tuple[list[np.ndarray], dict[str, float]]:
     """Restore ``faces`` guided by aligned ``references`` (uint8 RGB, same person).
 
     ``embeddings``: the references' identity vectors when already known (``ReferenceFace``).
 
     A network with a reference adapter combines the references by eq. 6 on its code logits;
-    test-time identity guidance (``guidance``, an ``engine.guidance.IdentityGuidance``) then
-    pulls the decode toward the references' mean identity. Needs the torch back end.
+    faces too damaged to carry their own identity borrow the references' codes and features
+    (``prior``, an ``engine.guidance.ReferencePrior``); test-time identity guidance
+    (``guidance``, an ``engine.guidance.IdentityGuidance``) then pulls the decode toward the
+    references' mean identity. Needs the torch back end.
+
+    Guidance goes only to faces too damaged for the identity check to verify
+    (``engine.references.verifiable``): a face that still shows its person is restored from the
+    photo, since a reference adds its own pose, light and expression (held-out identities, one
+    step, one reference: IDS −0.032 ± 0.008 at ``mild``, −0.010 ± 0.009 at ``moderate``, +0.06
+    at ``severe``). ``guide_identifiable`` guides every face (measurements).
     """
-    from ..guidance import identity_guided_decode, multi_reference_logits
+    from ..guidance import apply_reference_prior, identity_guided_decode, multi_reference_logits
     from ..nets.codeformer.reference import reference_inputs
+    from ..references import verifiable
 
     net, device = restorer.net, restorer.device
     x = torch.from_numpy(faces_to_array(faces, restorer.size)).to(device)
@@ -119,16 +128,24 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
         feats = net.encode_features(x)
         tokens = net.token_embeddings(feats[0])
         known = None if embeddings is None else torch.from_numpy(np.asarray(embeddings, np.float32))
-        id_emb, ref_latent = reference_inputs(net, embedder, refs, known)
+        id_emb, ref_feats = reference_inputs(net, embedder, refs, known)
         if net.reference is not None:
-            contexts = [net.reference.context(id_emb[i:i + 1], ref_latent[i:i + 1]).expand(-1, len(faces), -1)
+            contexts = [net.reference.context(id_emb[i:i + 1], ref_feats[0][i:i + 1]).expand(-1, len(faces), -1)
                         for i in range(len(references))]
             logits = multi_reference_logits(net, tokens, contexts)
         else:
             logits = net.transform(tokens)
+        if prior is not None:
+            logits, feats = apply_reference_prior(net, logits, feats, ref_feats, prior.weights(faces).to(device), prior)
         target = torch.nn.functional.normalize(id_emb.mean(0, keepdim=True), dim=-1).expand(len(faces), -1)
-    if guidance is not None and guidance.strength > 0 and guidance.steps > 0:
+    floor = embedder.reference_min_sharpness  # uncalibrated: guide every face
+    guided = [guide_identifiable or floor is None or not verifiable(f, embedder) for f in faces]
+    if guidance is not None and guidance.strength > 0 and guidance.steps > 0 and any(guided):
         out, stats = identity_guided_decode(net, logits, feats, w, target, embedder, guidance)
+        if not all(guided):
+            with torch.no_grad():
+                plain = net.decode(net.codes_from_logits(logits), feats, w)
+            out = torch.where(torch.tensor(guided, device=out.device).view(-1, 1, 1, 1), out, plain)
     else:
         with torch.no_grad():
             out = net.decode(net.codes_from_logits(logits), feats, w)

@@ -12,7 +12,8 @@ import torch
 from engine.api import RestoreOptions, RestoreRequest, Restorer
 from engine.errors import LikenessError
 from engine.imageio import read_image, write_image
-from engine.guidance import IdentityGuidance, centred_identity, identity_guided_decode
+from engine.guidance import (IdentityGuidance, ReferencePrior, apply_reference_prior, centred_identity,
+                             identity_guided_decode)
 from engine.identity import make_embedder
 from engine.models import ModelStore
 from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
@@ -63,6 +64,54 @@ def test_guidance_reaches_the_features_cft_fuses_in_and_training_does_not():
     assert any(g is not None and g.abs().sum() > 0 for g in guided)
 
 
+def test_the_reference_prior_reaches_only_the_faces_too_damaged_to_carry_their_identity():
+    torch.manual_seed(0)
+    net = CodeFormer(TINY).eval()
+    prior = ReferencePrior(codes=0.5, features=0.4)
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    blurred = cv2.resize(cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (512, 512),
+                         interpolation=cv2.INTER_CUBIC)
+    weights = prior.weights([sharp, blurred])
+    assert weights.tolist() == [0.0, 1.0]
+    with torch.no_grad():
+        feats = net.encode_features(torch.rand(2, 3, 64, 64) * 2 - 1)
+        logits = net.predict_logits(feats[0])
+        refs = net.encode_features(torch.rand(3, 3, 64, 64) * 2 - 1)
+        new_logits, new_feats = apply_reference_prior(net, logits, feats, refs, weights, prior)
+        ref_logp = torch.log_softmax(net.predict_logits(refs[0]), -1).mean(0)
+    assert torch.equal(new_logits[0], logits[0]) and all(torch.equal(a[0], b[0]) for a, b in zip(new_feats, feats))
+    assert torch.allclose(new_logits[1], logits[1] + 0.5 * ref_logp, atol=1e-5)
+    assert torch.equal(new_feats[0], feats[0])  # the transformer's input is left alone
+    for f, r, g in zip(feats[1:], refs[1:], new_feats[1:]):  # 40 % of the way to the references' mean
+        assert torch.allclose(g[1], 0.6 * f[1] + 0.4 * r.mean(0), atol=1e-5)
+    untouched = apply_reference_prior(net, logits, feats, refs, torch.zeros(2), prior)
+    assert untouched[0] is logits and untouched[1] is feats
+
+
+def test_guidance_goes_only_to_faces_too_damaged_to_identify():
+    """A face the identity check can still verify is restored from the photo alone."""
+    from engine.runtime.face_restorer import FaceRestorer, restore_with_references
+
+    torch.manual_seed(0)
+    restorer = FaceRestorer(CodeFormer(TINY), torch.device("cpu"))
+    emb = make_embedder("dlib")
+    rng = np.random.default_rng(1)
+    sharp = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    damaged = cv2.resize(cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (512, 512),
+                         interpolation=cv2.INTER_CUBIC)
+    ref = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    plan = IdentityGuidance(steps=1)
+    plain, _ = restore_with_references(restorer, [sharp], 0.5, [ref], emb)
+    out, stats = restore_with_references(restorer, [sharp], 0.5, [ref], emb, plan)
+    assert stats == {} and np.array_equal(out[0], plain[0])  # not guided
+    _, forced = restore_with_references(restorer, [sharp], 0.5, [ref], emb, plan, guide_identifiable=True)
+    _, guided = restore_with_references(restorer, [damaged], 0.5, [ref], emb, plan)
+    assert "cos_before" in forced and "cos_before" in guided
+    both, _ = restore_with_references(restorer, [sharp, damaged], 0.5, [ref], emb, plan)
+    assert np.abs(both[0].astype(int) - plain[0]).max() <= 2  # in a batch, per face (batched conv rounding)
+
+
 def test_options_validate_the_reference_controls():
     with pytest.raises(LikenessError, match="between 1 and 5"):
         RestoreOptions(num_references=6)
@@ -102,6 +151,7 @@ def test_restoring_with_references_warns_about_the_wrong_person(restorer, album,
     text = "\n".join(result.warnings)
     assert "missing.jpg" in text
     assert f"reference {stranger.name} not used" in text
+    assert "clear enough to be restored from the photo itself" in text  # a sharp face: references only checked
     plain = restorer.restore(RestoreRequest(photo, options=RestoreOptions(detector="hog")))
     assert plain.faces[0].restored.shape == result.faces[0].restored.shape
 

@@ -135,9 +135,10 @@ class ReferenceAdapter(nn.Module):
 
 
 def reference_inputs(net, embedder, references: torch.Tensor,
-                     embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(identity embeddings, encoder latents) of aligned reference faces (B,3,H,W) in [-1,1].
+                     embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """(identity embeddings, encoder features) of aligned reference faces (B,3,H,W) in [-1,1].
 
+    The features are the encoder's (latent, *skip features), as ``encode_features`` gives them.
     References are resized to the network's size for its encoder; the identity network crops
     from the aligned face itself. ``embeddings`` already computed (by the same identity network)
     are used as they are.
@@ -145,5 +146,5 @@ def reference_inputs(net, embedder, references: torch.Tensor,
     size = net.config.img_size
     x = references if references.shape[-1] == size else F.interpolate(
         references, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    latent = net.encode_features(x)[0]
-    return (embedder.embed(references) if embeddings is None else embeddings.to(latent.device)), latent
+    feats = net.encode_features(x)
+    return (embedder.embed(references) if embeddings is None else embeddings.to(feats[0].device)), feats
