@@ -59,9 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
             "How many of the reference photos of this person guide the restoration (1 to 5).",
             "Restoration", minimum=1, maximum=5),
     Setting("guidance_steps", int, 1, "Pull toward the references",
-            "How hard reference photos pull a badly damaged face toward the person (clearer faces are "
-            "restored from the photo itself): 0 only borrows the references' features, 1 about 3× the time "
-            "of a plain restoration, 2-5 stronger and slower (5: about 8×).",
+            "How hard the references pull a badly damaged face toward the person: 0 borrows their "
+            "features only, 1 takes about 3× the time, 5 about 8×.",
             "Restoration", minimum=0, maximum=5),
     Setting("min_face", int, 32, "Smallest face (pixels)",
             "Faces smaller than this are left alone; lower it to find tiny faces in group photos (slower).",
