@@ -58,9 +58,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("num_references", int, 3, "References used",
             "How many of the reference photos of this person guide the restoration (1 to 5).",
             "Restoration", minimum=1, maximum=5),
-    Setting("guidance_steps", int, 1, "Pull toward the references",
+    Setting("guidance_steps", int, 2, "Pull toward the references",
             "How hard the references pull a badly damaged face toward the person: 0 borrows their "
-            "features only, 1 takes about 3× the time, 5 about 8×.",
+            "features only, 1 takes about 3× the time, 2 about 4×, 5 about 8×.",
             "Restoration", minimum=0, maximum=5),
     Setting("min_face", int, 32, "Smallest face (pixels)",
             "Faces smaller than this are left alone; lower it to find tiny faces in group photos (slower).",

@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ref", nargs="+", type=Path, default=[], metavar="FILE", help="photos of the same person to restore toward (1-5 are used per face)")
     r.add_argument("--num-refs", type=int, default=5, help="how many of the references to use, best-ranked first (1-5, default 5)")
     r.add_argument("--guidance", type=float, default=None, help="identity guidance strength toward the references (default 1 with --ref; 0 = off: the references are only checked)")
-    r.add_argument("--guidance-steps", type=int, default=1, help="identity guidance steps (each about one decoder pass and back; default 1; 0 = badly damaged faces only borrow the references' codes and features)")
+    r.add_argument("--guidance-steps", type=int, default=2, help="identity guidance steps (each about one decoder pass and back; default 2; 0 = badly damaged faces only borrow the references' codes and features)")
     r.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     r.set_defaults(func=cmd_restore)
 

@@ -11,8 +11,8 @@ training: the decoder is run on a *soft* code assignment softmax(ℓ + δ)·C, a
 steps on δ — and on small offsets ε of the LQ features that CFT fuses in — raise the cosine
 between the output's identity embedding and the references' mean embedding (both centred on the
 mean training face), with a fidelity term ‖x − x₀‖² keeping the result near the unguided
-restoration. Each step costs one decoder forward and backward, so one step (the default) costs
-2.1–3.0× an unguided restoration of likeness-lite (docs/references.md).
+restoration. Each step costs one decoder forward and backward: one step costs 2.5–3.3× an
+unguided restoration of likeness-lite, two (the default) 3.6–4.4× (docs/references.md).
 
 **Reference priors** (training-free, any backbone): a face too damaged to carry its own
 identity borrows the references'. Its code logits get β·log p_ref, the references' own code
@@ -109,7 +109,7 @@ class IdentityGuidance:
     """
 
     strength: float = 1.0
-    steps: int = 1
+    steps: int = 2
     fidelity: float = 10.0
     temperature: float = 1.0
     features: float = 0.05

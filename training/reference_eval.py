@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--refs", default="1,3,5", help="numbers of references (N = 0 is the model alone)")
     parser.add_argument("--guidance", type=float, default=0.0)
-    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--no-prior", action="store_true", help="guidance without the reference prior")
     parser.add_argument("-w", "--fidelity", type=float, default=0.5)
     parser.add_argument("--limit", type=int)
