@@ -108,13 +108,14 @@ def analyse(path: Path, restorer, options: RestoreOptions, helper=None) -> Refer
     return Reference(path, largest.aligned, None)
 
 
-def match(references: list[Reference], face_aligned: np.ndarray) -> Match:
-    """The engine's identity check of ``references`` against one aligned (unrestored) face."""
+def match(references: list[Reference], face_aligned: np.ndarray, face_size: float | None = None) -> Match:
+    """The engine's identity check of ``references`` against one aligned (unrestored) face
+    (``face_size``: its detection box in the photo, so tiny faces count as too damaged)."""
     module = engine_module()
     usable = [r for r in references if r.engine_face is not None and r.error is None]
     if module is None or not hasattr(module, "check_against") or not usable or face_aligned is None:
         return Match(None, NOT_AVAILABLE)
-    checks = module.check_against(face_aligned, [r.engine_face for r in usable])
+    checks = module.check_against(face_aligned, [r.engine_face for r in usable], face_size=face_size)
     best = max(checks, key=lambda c: c.similarity)
     unsure = getattr(best, "verdict", None) == "unsure"  # the face is too damaged to tell who it is
     return Match(float(best.similarity), best.text, None if unsure else bool(best.matches))

@@ -245,12 +245,12 @@ class EngineWorker(QObject):
         faces = self._photo_faces(job.photo_id, job.path, job.options)
         if not 0 <= job.face_index < len(faces):
             return
-        aligned = faces[job.face_index].aligned
+        face = faces[job.face_index]
         out = {}
         for ref_id in job.ref_ids:
             ref = self._references.get(ref_id)
             if ref is not None:
-                out[ref_id] = references.match([ref], aligned)
+                out[ref_id] = references.match([ref], face.aligned, face.detection.size)
         self.matched.emit(jobs.MatchOutcome(job.photo_id, job.face_index, out))
 
     def _run_export(self, job: jobs.Export) -> None:

@@ -351,7 +351,7 @@ class Restorer:
         from .runtime.face_restorer import restore_with_references
 
         chosen = rank_references(references, estimate_yaw(face.detection.landmarks), opts.num_references)
-        checks = check_against(face.aligned, chosen)
+        checks = check_against(face.aligned, chosen, face_size=face.detection.size)
         for ref, check in zip(chosen, checks):
             if check.mismatch:
                 warnings.append(f"face {face.index}: reference {ref.path.name} {check.text}; a wrong reference "
@@ -369,7 +369,8 @@ class Restorer:
             warnings.append(f"face {face.index}: clear enough to be restored from the photo itself; the references "
                             "were checked, and guide only faces too damaged to show who they are")
         restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
-                                              embedder, guidance, np.stack([r.embedding for r in chosen]), prior)
+                                              embedder, guidance, np.stack([r.embedding for r in chosen]), prior,
+                                              face_sizes=[face.detection.size])
         return finish_face(restored[0], face.aligned, opts.color_fix)
 
     @property

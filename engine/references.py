@@ -33,6 +33,13 @@ FALLBACK_THRESHOLDS = {"dlib": 0.90}
 
 MATCH, MISMATCH, UNSURE = "match", "mismatch", "unsure"
 
+# Faces smaller than this (detection box, source pixels) count as too damaged to identify
+# whatever their measured sharpness: enlarging a tiny JPEG face puts sharp-looking block and
+# interpolation edges into it (a 20 px face measured 3.3, above the calibrated floor). 24 px is
+# the smallest face of the `moderate` evaluation preset (box ≈ 0.57 of the 512 crop, ÷ 12);
+# `severe` faces are 10–18 px.
+MIN_IDENTIFIABLE_FACE = 24.0
+
 
 @dataclass(frozen=True, eq=False)
 class ReferenceFace:
@@ -158,21 +165,28 @@ def reference_from_aligned(aligned: np.ndarray, *, embedder=None, path: str | Pa
     return _analysed(Path(path), aligned, det, 1, 0.0, embedder or make_embedder())
 
 
-def verifiable(face_aligned: np.ndarray, embedder) -> bool:
-    """Whether the face is sharp enough for the identity check to say anything (calibrated)."""
+def verifiable(face_aligned: np.ndarray, embedder, face_size: float | None = None) -> bool:
+    """Whether the face is large and sharp enough for the identity check to say anything.
+
+    ``face_size``: the face's detection box in the source photo, when known.
+    """
+    if face_size is not None and face_size < MIN_IDENTIFIABLE_FACE:
+        return False
     floor = embedder.reference_min_sharpness
     return floor is None or face_sharpness(face_aligned) >= floor
 
 
-def check_against(face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None) -> list[ReferenceCheck]:
+def check_against(face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None,
+                  face_size: float | None = None) -> list[ReferenceCheck]:
     """Each reference's identity match with the (unrestored) input face; UNSURE when the face
-    is too damaged for any identity check (below the calibrated sharpness)."""
+    is too damaged for any identity check (below the calibrated sharpness, or ``face_size``
+    under MIN_IDENTIFIABLE_FACE)."""
     from .identity import make_embedder
 
     embedder = embedder or make_embedder()
     threshold = identity_threshold(embedder)
     face = verification_embeddings([face_aligned], embedder)[0]
-    known = verifiable(face_aligned, embedder)
+    known = verifiable(face_aligned, embedder, face_size)
     checks = []
     for ref in references:
         sim = float(np.dot(face, ref.verification))

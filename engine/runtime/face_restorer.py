@@ -99,7 +99,8 @@ class FaceRestorer:
 
 def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: float, references: list[np.ndarray],
                             embedder, guidance=None, embeddings: np.ndarray | None = None, prior=None,
-                            guide_identifiable: bool = False) -> tuple[list[np.ndarray], dict[str, float]]:
+                            guide_identifiable: bool = False, face_sizes: list[float] | None = None
+                            ) -> tuple[list[np.ndarray], dict[str, float]]:
     """Restore ``faces`` guided by aligned ``references`` (uint8 RGB, same person).
 
     ``embeddings``: the references' identity vectors when already known (``ReferenceFace``).
@@ -114,7 +115,8 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
     (``engine.references.verifiable``): a face that still shows its person is restored from the
     photo, since a reference adds its own pose, light and expression (held-out identities, one
     step, one reference: IDS −0.032 ± 0.008 at ``mild``, −0.010 ± 0.009 at ``moderate``, +0.06
-    at ``severe``). ``guide_identifiable`` guides every face (measurements).
+    at ``severe``). ``face_sizes``: the faces' detection boxes in their photos, when known;
+    ``guide_identifiable`` guides every face (measurements).
     """
     from ..guidance import apply_reference_prior, identity_guided_decode, multi_reference_logits
     from ..nets.codeformer.reference import reference_inputs
@@ -139,7 +141,8 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
             logits, feats = apply_reference_prior(net, logits, feats, ref_feats, prior.weights(faces).to(device), prior)
         target = torch.nn.functional.normalize(id_emb.mean(0, keepdim=True), dim=-1).expand(len(faces), -1)
     floor = embedder.reference_min_sharpness  # uncalibrated: guide every face
-    guided = [guide_identifiable or floor is None or not verifiable(f, embedder) for f in faces]
+    sizes = face_sizes or [None] * len(faces)
+    guided = [guide_identifiable or floor is None or not verifiable(f, embedder, s) for f, s in zip(faces, sizes)]
     if guidance is not None and guidance.strength > 0 and guidance.steps > 0 and any(guided):
         out, stats = identity_guided_decode(net, logits, feats, w, target, embedder, guidance)
         if not all(guided):

@@ -108,6 +108,8 @@ def test_guidance_goes_only_to_faces_too_damaged_to_identify():
     _, forced = restore_with_references(restorer, [sharp], 0.5, [ref], emb, plan, guide_identifiable=True)
     _, guided = restore_with_references(restorer, [damaged], 0.5, [ref], emb, plan)
     assert "cos_before" in forced and "cos_before" in guided
+    _, tiny = restore_with_references(restorer, [sharp], 0.5, [ref], emb, plan, face_sizes=[20.0])
+    assert "cos_before" in tiny  # a 20-pixel face is guided however sharp its enlargement
     both, _ = restore_with_references(restorer, [sharp, damaged], 0.5, [ref], emb, plan)
     assert np.abs(both[0].astype(int) - plain[0]).max() <= 2  # in a batch, per face (batched conv rounding)
 

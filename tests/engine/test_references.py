@@ -70,6 +70,9 @@ def test_a_face_too_damaged_to_identify_gets_no_verdict(album):
     assert {c.verdict for c in checks} == {UNSURE}
     assert not any(c.matches or c.mismatch for c in checks)
     assert "too damaged" in checks[0].text
+    # a face a few pixels across in its photo, however crisp its enlargement looks
+    assert {c.verdict for c in check_against(album[0].aligned, album[1:], face_size=20)} == {UNSURE}
+    assert check_against(album[0].aligned, album[1:2], face_size=150)[0].matches
 
 
 def test_ranking_puts_the_wrong_person_last(album):
