@@ -35,9 +35,9 @@ MATCH, MISMATCH, UNSURE = "match", "mismatch", "unsure"
 
 # Faces smaller than this (detection box, source pixels) count as too damaged to identify
 # whatever their measured sharpness: enlarging a tiny JPEG face puts sharp-looking block and
-# interpolation edges into it (a 20 px face measured 3.3, above the calibrated floor). 24 px is
-# the smallest face of the `moderate` evaluation preset (box ≈ 0.57 of the 512 crop, ÷ 12);
-# `severe` faces are 10–18 px.
+# interpolation edges into it (a 20 px face measured 3.3, above the calibrated floor). On the
+# training identities' pairs (face box ≈ 0.57 of the crop ÷ the preset's downscale) the check's
+# best balanced accuracy is 68–76 % under 20 px, 90 % at 24–30 px and 95–97 % from 30 px.
 MIN_IDENTIFIABLE_FACE = 24.0
 
 
