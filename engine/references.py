@@ -37,7 +37,7 @@ MATCH, MISMATCH, UNSURE = "match", "mismatch", "unsure"
 # whatever their measured sharpness: enlarging a tiny JPEG face puts sharp-looking block and
 # interpolation edges into it (a 20 px face measured 3.3, above the calibrated floor). On the
 # training identities' pairs (face box ≈ 0.57 of the crop ÷ the preset's downscale) the check's
-# best balanced accuracy is 68–76 % under 20 px, 90 % at 24–30 px and 95–97 % from 30 px.
+# best balanced accuracy is 68–76 % under 20 px, 90 % at 24–30 px and ≈ 95 % from 30 px.
 MIN_IDENTIFIABLE_FACE = 24.0
 
 
