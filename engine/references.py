@@ -97,8 +97,8 @@ def estimate_yaw(landmarks: np.ndarray) -> float:
 def face_sharpness(aligned: np.ndarray) -> float:
     """Variance of the Laplacian inside the central face region (hair and background excluded).
 
-    Measured at the engine's 512² alignment, so a small face (upscaled to 512) reads as soft as
-    a blurred one: both carry little identity.
+    Measured at the engine's 512² alignment, so a small face (upscaled to 512) mostly reads as
+    soft as a blurred one: both carry little identity (but see MIN_IDENTIFIABLE_FACE).
     """
     if aligned.shape[0] != FFHQ_SIZE:
         aligned = cv2.resize(aligned, (FFHQ_SIZE, FFHQ_SIZE), interpolation=cv2.INTER_CUBIC)
