@@ -361,13 +361,18 @@ class Restorer:
             warnings.append(f"face {face.index}: too damaged to confirm that the references show this person; "
                             "make sure they do, a wrong reference pulls the face toward another person")
         strength = 1.0 if opts.identity_guidance is None else opts.identity_guidance
-        guidance = IdentityGuidance(strength=strength, steps=opts.guidance_steps) if strength > 0 else None
-        prior = ReferencePrior() if strength > 0 else None  # guidance strength 0: the references are only checked
         restorer = self.torch_restorer
         embedder = make_embedder(device=restorer.device)
-        if guidance and chosen and not unsure and embedder.reference_min_sharpness is not None:
-            warnings.append(f"face {face.index}: clear enough to be restored from the photo itself; the references "
-                            "were checked, and guide only faces too damaged to show who they are")
+        # The references steer only faces too damaged to identify (every face while uncalibrated),
+        # unless the network has a reference adapter, which reads them itself.
+        steered = unsure or embedder.reference_min_sharpness is None
+        if restorer.net.reference is None and (strength <= 0 or not steered):
+            if strength > 0:
+                warnings.append(f"face {face.index}: clear enough to be restored from the photo itself; the "
+                                "references were checked, and guide only faces too damaged to show who they are")
+            return self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
+        guidance = IdentityGuidance(strength=strength, steps=opts.guidance_steps) if strength > 0 else None
+        prior = ReferencePrior() if strength > 0 else None  # guidance strength 0: the references are only checked
         restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
                                               embedder, guidance, np.stack([r.embedding for r in chosen]), prior,
                                               face_sizes=[face.detection.size])

@@ -153,9 +153,23 @@ def test_restoring_with_references_warns_about_the_wrong_person(restorer, album,
     text = "\n".join(result.warnings)
     assert "missing.jpg" in text
     assert f"reference {stranger.name} not used" in text
-    assert "clear enough to be restored from the photo itself" in text  # a sharp face: references only checked
     plain = restorer.restore(RestoreRequest(photo, options=RestoreOptions(detector="hog")))
     assert plain.faces[0].restored.shape == result.faces[0].restored.shape
+
+
+def test_a_clear_face_is_restored_from_the_photo_alone_when_the_network_has_no_adapter(album, tmp_path):
+    root = tmp_path / "store"
+    root.mkdir()
+    torch.manual_seed(0)
+    save_codeformer(CodeFormer(TINY), root / "tiny-plain.safetensors")
+    store = ModelStore(root / "models")
+    store.import_file(root / "tiny-plain.safetensors", name="tiny-plain")
+    restorer = Restorer(model="tiny-plain", device="cpu", store=store, backend="onnx")
+    opts = RestoreOptions(detector="hog", references=tuple(album[1:3]), num_references=2)
+    result = restorer.restore(RestoreRequest(album[0], options=opts))
+    assert any("clear enough to be restored from the photo itself" in w for w in result.warnings), result.warnings
+    plain = restorer.restore(RestoreRequest(album[0], options=RestoreOptions(detector="hog")))
+    assert np.array_equal(result.faces[0].restored, plain.faces[0].restored)  # the same path as without references
 
 
 def test_a_face_too_damaged_to_check_is_restored_with_a_notice_instead_of_a_verdict(restorer, album, tmp_path):
