@@ -11,10 +11,10 @@ import torch
 
 from engine.api import RestoreOptions, RestoreRequest, Restorer
 from engine.errors import LikenessError
-from engine.imageio import read_image, write_image
 from engine.guidance import (IdentityGuidance, ReferencePrior, apply_reference_prior, centred_identity,
                              identity_guided_decode)
 from engine.identity import make_embedder
+from engine.imageio import read_image, write_image
 from engine.models import ModelStore
 from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
 from engine.nets.codeformer.reference import ReferenceAdapter
