@@ -347,7 +347,7 @@ class Restorer:
         """One face restored toward the best-ranked references' identity (torch back end)."""
         from .guidance import IdentityGuidance, ReferencePrior
         from .identity import make_embedder
-        from .references import UNSURE, check_against, estimate_yaw, rank_references
+        from .references import UNSURE, check_against, estimate_yaw, rank_references, steered_by_references
         from .runtime.face_restorer import restore_with_references
 
         chosen = rank_references(references, estimate_yaw(face.detection.landmarks), opts.num_references)
@@ -363,9 +363,8 @@ class Restorer:
         strength = 1.0 if opts.identity_guidance is None else opts.identity_guidance
         restorer = self.torch_restorer
         embedder = make_embedder(device=restorer.device)
-        # The references steer only faces too damaged to identify (every face while uncalibrated),
-        # unless the network has a reference adapter, which reads them itself.
-        steered = unsure or embedder.reference_min_sharpness is None
+        # A network with a reference adapter reads the references itself, for every face.
+        steered = steered_by_references(face.aligned, embedder, face.detection.size)
         if restorer.net.reference is None and (strength <= 0 or not steered):
             if strength > 0:
                 warnings.append(f"face {face.index}: clear enough to be restored from the photo itself; the "

@@ -123,16 +123,20 @@ def verification_embeddings(faces: Sequence[np.ndarray], embedder) -> np.ndarray
     accuracy for (input, reference) pairs rises from 93.8 % to 95.2 % (more shifts and scales
     add nothing further).
     """
+    return _embedded_with_mirror(faces, embedder)[1]
+
+
+def _embedded_with_mirror(faces: Sequence[np.ndarray], embedder) -> tuple[np.ndarray, np.ndarray]:
+    """(each face's own vectors, vectors averaged with the mirror image), from one network pass."""
     views = list(faces) + [np.ascontiguousarray(f[:, ::-1]) for f in faces]
     emb = embedder.embed_images(views)
     mean = emb[: len(faces)] + emb[len(faces):]
-    return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    return emb[: len(faces)], mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
 
 
 def _analysed(path: Path, aligned: np.ndarray, detection: DetectedFace, faces_in_photo: int, yaw: float,
               embedder) -> ReferenceFace:
-    embedding = embedder.embed_images([aligned])[0]
-    verification = verification_embeddings([aligned], embedder)[0]
+    (embedding,), (verification,) = _embedded_with_mirror([aligned], embedder)
     return ReferenceFace(path, aligned, embedding, verification, detection, faces_in_photo, face_sharpness(aligned), yaw)
 
 
@@ -174,6 +178,13 @@ def verifiable(face_aligned: np.ndarray, embedder, face_size: float | None = Non
         return False
     floor = embedder.reference_min_sharpness
     return floor is None or face_sharpness(face_aligned) >= floor
+
+
+def steered_by_references(face_aligned: np.ndarray, embedder, face_size: float | None = None) -> bool:
+    """Whether identity guidance should pull this face toward the references: only faces too
+    damaged to identify (every face while the embedder is uncalibrated); a face that still shows
+    its person loses more to a reference's own pose and light than it gains (docs/references.md)."""
+    return embedder.reference_min_sharpness is None or not verifiable(face_aligned, embedder, face_size)
 
 
 def check_against(face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None,

@@ -112,7 +112,7 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
     references' mean identity. Needs the torch back end.
 
     Guidance goes only to faces too damaged for the identity check to verify
-    (``engine.references.verifiable``): a face that still shows its person is restored from the
+    (``engine.references.steered_by_references``): a face that still shows its person is restored from the
     photo, since a reference adds its own pose, light and expression (held-out identities, one
     step, one reference: IDS −0.032 ± 0.008 at ``mild``, −0.010 ± 0.009 at ``moderate``, +0.06
     at ``severe``). ``face_sizes``: the faces' detection boxes in their photos, when known;
@@ -120,7 +120,7 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
     """
     from ..guidance import apply_reference_prior, identity_guided_decode, multi_reference_logits
     from ..nets.codeformer.reference import reference_inputs
-    from ..references import verifiable
+    from ..references import steered_by_references
 
     net, device = restorer.net, restorer.device
     x = torch.from_numpy(faces_to_array(faces, restorer.size)).to(device)
@@ -140,9 +140,8 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
         if prior is not None:
             logits, feats = apply_reference_prior(net, logits, feats, ref_feats, prior.weights(faces).to(device), prior)
         target = torch.nn.functional.normalize(id_emb.mean(0, keepdim=True), dim=-1).expand(len(faces), -1)
-    floor = embedder.reference_min_sharpness  # uncalibrated: guide every face
     sizes = face_sizes or [None] * len(faces)
-    guided = [guide_identifiable or floor is None or not verifiable(f, embedder, s) for f, s in zip(faces, sizes)]
+    guided = [guide_identifiable or steered_by_references(f, embedder, s) for f, s in zip(faces, sizes)]
     if guidance is not None and guidance.strength > 0 and guidance.steps > 0 and any(guided):
         out, stats = identity_guided_decode(net, logits, feats, w, target, embedder, guidance)
         if not all(guided):
