@@ -52,8 +52,7 @@ class Pairs:
     different_sharpness: np.ndarray
 
     def above(self, floor: float) -> "Pairs":
-        keep_s, keep_d = self.same_sharpness >= floor, self.different_sharpness >= floor
-        return Pairs(self.same[keep_s], self.same_sharpness[keep_s], self.different[keep_d], self.different_sharpness[keep_d])
+        return self.band(floor, np.inf)
 
     def band(self, low: float, high: float) -> "Pairs":
         keep_s = (self.same_sharpness >= low) & (self.same_sharpness < high)
