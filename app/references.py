@@ -108,17 +108,28 @@ def analyse(path: Path, restorer, options: RestoreOptions, helper=None) -> Refer
     return Reference(path, largest.aligned, None)
 
 
-def match(references: list[Reference], face_aligned: np.ndarray, face_size: float | None = None) -> Match:
-    """The engine's identity check of ``references`` against one aligned (unrestored) face
-    (``face_size``: its detection box in the photo, so tiny faces count as too damaged)."""
+def match_each(references: list[Reference], face_aligned: np.ndarray, face_size: float | None = None) -> list[Match]:
+    """The engine's identity check of each reference against one aligned (unrestored) face, which
+    is analysed once (``face_size``: its detection box in the photo, so tiny faces count as too
+    damaged). References without a face get NOT_AVAILABLE."""
     module = engine_module()
-    usable = [r for r in references if r.engine_face is not None and r.error is None]
-    if module is None or not hasattr(module, "check_against") or not usable or face_aligned is None:
-        return Match(None, NOT_AVAILABLE)
-    checks = module.check_against(face_aligned, [r.engine_face for r in usable], face_size=face_size)
-    best = max(checks, key=lambda c: c.similarity)
-    unsure = getattr(best, "verdict", None) == "unsure"  # the face is too damaged to tell who it is
-    return Match(float(best.similarity), best.text, None if unsure else bool(best.matches))
+    usable = [r.engine_face is not None and r.error is None for r in references]
+    if module is None or not hasattr(module, "check_against") or not any(usable) or face_aligned is None:
+        return [Match(None, NOT_AVAILABLE) for _ in references]
+    checks = iter(module.check_against(face_aligned, [r.engine_face for r, ok in zip(references, usable) if ok],
+                                       face_size=face_size))
+    return [_as_match(next(checks)) if ok else Match(None, NOT_AVAILABLE) for ok in usable]
+
+
+def match(references: list[Reference], face_aligned: np.ndarray, face_size: float | None = None) -> Match:
+    """The best-matching reference's check against one aligned face (``match_each``)."""
+    known = [m for m in match_each(references, face_aligned, face_size) if m.similarity is not None]
+    return max(known, key=lambda m: m.similarity) if known else Match(None, NOT_AVAILABLE)
+
+
+def _as_match(check) -> Match:
+    unsure = getattr(check, "verdict", None) == "unsure"  # the face is too damaged to tell who it is
+    return Match(float(check.similarity), check.text, None if unsure else bool(check.matches))
 
 
 def _without_path(message: str, path: Path) -> str:

@@ -246,11 +246,9 @@ class EngineWorker(QObject):
         if not 0 <= job.face_index < len(faces):
             return
         face = faces[job.face_index]
-        out = {}
-        for ref_id in job.ref_ids:
-            ref = self._references.get(ref_id)
-            if ref is not None:
-                out[ref_id] = references.match([ref], face.aligned, face.detection.size)
+        known = [(ref_id, self._references[ref_id]) for ref_id in job.ref_ids if ref_id in self._references]
+        matches = references.match_each([ref for _, ref in known], face.aligned, face.detection.size)
+        out = {ref_id: m for (ref_id, _), m in zip(known, matches)}
         self.matched.emit(jobs.MatchOutcome(job.photo_id, job.face_index, out))
 
     def _run_export(self, job: jobs.Export) -> None:
