@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Restoration models tried, in order, when the request says ``model="auto"``.
 DEFAULT_MODELS = ("likeness-lite", "codeformer")
+#: The fidelity path used beside any generative model when installed (it ships with Likeness).
+FIDELITY_MODEL = "likeness-fidelity"
 BACKENDS = ("auto", "torch", "onnx")
 MAX_REFERENCES = 5
 
@@ -110,7 +112,15 @@ class FaceResult:
     detection: DetectedFace  # box, score and 5 landmarks in input pixels
     affine: np.ndarray  # (2,3): input image → aligned 512 face
     aligned: np.ndarray  # the aligned input face, uint8 RGB 512²
-    restored: np.ndarray | None = None  # restored face after colour fix, uint8 RGB 512²
+    restored: np.ndarray | None = None  # restored face after colour fix, uint8 RGB, 512² or larger
+
+    @property
+    def restored_affine(self) -> np.ndarray:
+        """input image → ``restored`` (larger than 512 for a face with more detail than the template)."""
+        from .faces.align import enlarge_affine
+
+        side = 512 if self.restored is None else self.restored.shape[0]
+        return self.affine if side == 512 else enlarge_affine(self.affine, side / 512)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -148,10 +158,14 @@ class Restorer:
         store: where models are looked up (the user's store by default).
         backend: "torch", "onnx" (ONNX Runtime, CPU only) or "auto" (ONNX Runtime on the CPU,
             where it is about 40 % faster, torch on GPUs).
+        fidelity: the fidelity path's model (``engine.runtime.two_path``) beside the generative
+            one: "auto" = the bundled ``likeness-fidelity`` when installed; None = the
+            generative network alone (w is then CodeFormer's own CFT weight).
     """
 
     def __init__(
-        self, model: str = "auto", device: str = "auto", store: ModelStore | None = None, backend: str = "auto"
+        self, model: str = "auto", device: str = "auto", store: ModelStore | None = None, backend: str = "auto",
+        fidelity: str | None = "auto",
     ) -> None:
         from .runtime.device import resolve_device
 
@@ -168,6 +182,7 @@ class Restorer:
         self._parser = None
         self._references: dict[tuple[str, int], object] = {}
         self._torch_restorer = None
+        self._requested_fidelity = fidelity
 
     # -- models ---------------------------------------------------------------------------
     @property
@@ -221,7 +236,45 @@ class Restorer:
             if self._face_restorer is None:
                 log.info("loading %s from %s on %s", self.model_name, path, self.device)
                 self._face_restorer = FaceRestorer(load_codeformer(path), self.device, self.model_name)
+            self._face_restorer = self._add_fidelity_path(self._face_restorer)
         return self._face_restorer
+
+    @property
+    def fidelity_model(self) -> str | None:
+        """The fidelity path's model name, or None when faces go through the generative network alone."""
+        name = self._requested_fidelity
+        if name == "auto":
+            return FIDELITY_MODEL if self.store.is_installed(FIDELITY_MODEL) else None
+        return name
+
+    def _add_fidelity_path(self, generative):
+        """``generative`` and the fidelity path behind one restorer (engine.runtime.two_path)."""
+        name = self.fidelity_model
+        if name is None:
+            return generative
+        from .nets.fidelity import load_fidelity
+        from .runtime.two_path import FidelityPath, TwoPathRestorer
+
+        record = self.store.get(name)
+        if record.kind != "fidelity":
+            raise LikenessError(f"model {name!r} is a {record.kind} model, not a fidelity path")
+        path = self.store.path(name)
+        model = load_fidelity(path)
+        onnx = None
+        if generative.backend == "onnx":  # ONNX Runtime on the CPU for both paths
+            from .runtime.two_path import export_correction
+
+            try:
+                onnx = export_correction(model, path, self.store.root.parent / "cache" / "onnx")
+            except Exception as exc:  # export or runtime problem: torch always works
+                log.warning("ONNX Runtime unavailable for %s (%s); using torch", name, exc)
+        try:
+            return TwoPathRestorer(generative, FidelityPath(model, self.device, onnx))
+        except Exception as exc:
+            if onnx is None:
+                raise
+            log.warning("ONNX Runtime could not load %s (%s); using torch", name, exc)
+            return TwoPathRestorer(generative, FidelityPath(model, self.device))
 
     def _onnx_restorer(self, path: Path):
         from .nets.codeformer import load_codeformer
@@ -342,13 +395,31 @@ class Restorer:
             warnings.append(f"references {refs[0].path.name} and {refs[1].path.name} may show different people")
         return refs
 
+    def detail_crop(self, rgb: np.ndarray, face: "FaceResult") -> np.ndarray:
+        """``face.aligned``, or for a face larger in the photo than the 512 template, its aligned
+        crop at a size that holds all its detail (``two_path.detail_side``): the fidelity path
+        keeps that detail, where a 512 crop would have dropped it before any network ran."""
+        from .faces.align import affine_scale, enlarge_affine, warp_face
+        from .runtime.face_restorer import ALIGNED_SIZE
+        from .runtime.two_path import detail_side
+
+        side = detail_side(affine_scale(face.affine)) if self.fidelity_model is not None else ALIGNED_SIZE
+        if side == face.aligned.shape[0]:
+            return face.aligned
+        return warp_face(rgb, enlarge_affine(face.affine, side / ALIGNED_SIZE), side)
+
     def restore_with_references(self, face: "FaceResult", references: list, opts: RestoreOptions,
-                                warnings: list[str]) -> np.ndarray:
-        """One face restored toward the best-ranked references' identity (torch back end)."""
+                                warnings: list[str], detail: np.ndarray | None = None) -> np.ndarray:
+        """One face restored toward the best-ranked references' identity (torch back end).
+
+        ``detail``: the face's crop at its detail size (``detail_crop``); the result has its size.
+        """
         from .guidance import IdentityGuidance, ReferencePrior
         from .identity import make_embedder
         from .references import UNSURE, check_against, estimate_yaw, rank_references, steered_by_references
         from .runtime.face_restorer import restore_with_references
+
+        detail = face.aligned if detail is None else detail
 
         chosen = rank_references(references, estimate_yaw(face.detection.landmarks), opts.num_references)
         checks = check_against(face.aligned, chosen, face_size=face.detection.size)
@@ -369,20 +440,31 @@ class Restorer:
             if strength > 0:
                 warnings.append(f"face {face.index}: clear enough to be restored from the photo itself; the "
                                 "references were checked, and guide only faces too damaged to show who they are")
-            return self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
+            return self.restore_faces([detail], opts.fidelity, opts.color_fix)[0]
         guidance = IdentityGuidance(strength=strength, steps=opts.guidance_steps) if strength > 0 else None
         prior = ReferencePrior() if strength > 0 else None  # guidance strength 0: the references are only checked
         restored, _ = restore_with_references(restorer, [face.aligned], opts.fidelity, [r.aligned for r in chosen],
                                               embedder, guidance, np.stack([r.embedding for r in chosen]), prior,
                                               face_sizes=[face.detection.size])
-        return finish_face(restored[0], face.aligned, opts.color_fix)
+        combined = self.mix_with_fidelity_path([detail], restored, opts.fidelity)
+        return finish_face(combined[0], detail, opts.color_fix)
+
+    def mix_with_fidelity_path(self, faces: list[np.ndarray], generative: list[np.ndarray], w: float) -> list[np.ndarray]:
+        """Generative faces made elsewhere (a reference-guided decode) mixed with the fidelity path
+        at ``w``, region by region, as every plain restoration is; unchanged without the path."""
+        from .runtime.two_path import TwoPathRestorer
+
+        restorer = self.face_restorer
+        if not isinstance(restorer, TwoPathRestorer):
+            return generative
+        return restorer.finish(restorer.prepare(faces, None, generative), generative, w)
 
     @property
     def torch_restorer(self):
         """The network in torch (reference guidance needs gradients; ONNX graphs have none)."""
         from .runtime.face_restorer import FaceRestorer
 
-        current = self.face_restorer
+        current = getattr(self.face_restorer, "generative", self.face_restorer)
         if isinstance(current, FaceRestorer):
             return current
         if self._torch_restorer is None:
@@ -466,10 +548,11 @@ class Restorer:
                 check_cancel()
                 report(Progress("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}"))
                 face = faces[index]
+                detail = self.detail_crop(photo.rgb, face)
                 if references:
-                    face.restored = self.restore_with_references(face, references, opts, warnings)
+                    face.restored = self.restore_with_references(face, references, opts, warnings, detail)
                 else:
-                    face.restored = self.restore_faces([face.aligned], opts.fidelity, opts.color_fix)[0]
+                    face.restored = self.restore_faces([detail], opts.fidelity, opts.color_fix)[0]
                 t = timed("network", t)
             check_cancel()
             report(Progress("paste", 0.85, "Blending faces into the photo"))
@@ -479,7 +562,7 @@ class Restorer:
             t = timed("upscale", t)
             selected = [f for f in faces if f.selected]
             scale = (background.shape[1] / photo.rgb.shape[1], background.shape[0] / photo.rgb.shape[0])
-            pasted = [(f.restored, rescale_affine(f.affine, scale)) for f in selected]
+            pasted = [(f.restored, rescale_affine(f.restored_affine, scale)) for f in selected]
             image = paste_faces(background, pasted, masks=self.face_masks([f.restored for f in selected])) if pasted else background
             t = timed("paste", t)
         image = restore_grayness(image, photo.is_gray)
@@ -511,10 +594,12 @@ class Restorer:
         h, w = rgb.shape[:2]
         landmarks = (face_template(ALIGNED_SIZE) * np.float32(w / ALIGNED_SIZE)).astype(np.float32)
         result = FaceResult(0, DetectedFace((0.0, 0.0, float(w), float(h)), 1.0, landmarks), affine, face)
+        detail = self.detail_crop(rgb, result)
         if references:
-            result.restored = self.restore_with_references(result, references, opts, warnings if warnings is not None else [])
+            result.restored = self.restore_with_references(result, references, opts,
+                                                           warnings if warnings is not None else [], detail)
         else:
-            result.restored = self.restore_faces([face], opts.fidelity, opts.color_fix)[0]
+            result.restored = self.restore_faces([detail], opts.fidelity, opts.color_fix)[0]
         timings["network"] = time.perf_counter() - t
         return resize(result.restored, scaled_size(rgb.shape, opts.upscale)), [result]
 

@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("restore", help="restore the faces in photos (files or folders)")
     r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     r.add_argument("-o", "--output", type=Path, help="output folder (default: beside each photo, as NAME_restored.EXT)")
-    r.add_argument("--w", type=_fidelity, default=0.5, help="fidelity 0..1: 0 = cleaner, more generated; 1 = closer to the original (default 0.5)")
+    r.add_argument("--w", type=_fidelity, default=0.5, help="fidelity 0..1: 0 = the face rebuilt (cleaner, more generated); 0.5 = each part rebuilt as far as it is damaged; 1 = the photo's own face, cleaned (default 0.5)")
     r.add_argument("--aligned", action="store_true", help="inputs are faces already aligned to the FFHQ template")
     r.add_argument("--upscale", type=int, default=2, help="output size relative to the input (default 2)")
     r.add_argument("--model", default="auto", help="restoration model name (see `likeness models list`)")

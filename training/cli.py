@@ -5,6 +5,8 @@
     likeness train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
     likeness train slim CHECKPOINT OUT.pt        (what the next stage starts from, ~1/7 the size)
     likeness train configs
+    likeness train fidelity --data FACE_CACHE [--out DIR] [--net-minutes M] [--blend-minutes M]
+                                               (the fidelity path: training/fidelity.py)
 
 ``STAGE`` is 1, 2 or 3 and must match the config's ``stage``. The default output folder is
 ``../cache/train/<config name>``. ``engine/cli.py`` names the ``train`` subcommand and imports
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":  # `python -m training.cli train 1 ...` (scripts/train_lite.sh)
         argv = argv[1:]
+    if argv and argv[0] == "fidelity":  # the fidelity U-Net and region blend have their own options
+        from .fidelity import main as train_fidelity
+
+        return train_fidelity(argv[1:])
     if argv and argv[0] in ("1", "2", "3", "4"):  # `likeness train 1 --config ...`
         argv.insert(0, "stage")
     args = build_parser().parse_args(argv)

@@ -54,7 +54,8 @@ IDENTITY_NETS = ("evaluator", "dlib")
 # metric -> (label, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
     "psnr_y": ("PSNR-Y", True), "ssim_y": ("SSIM-Y", True), "psnr": ("PSNR", True), "ssim": ("SSIM", True),
-    "ids_evaluator": ("IDS (evaluator)", True), "ids_dlib": ("IDS (dlib)", True),
+    "ids_evaluator": ("IDS (evaluator)", True), "ids_mobileface": ("IDS (mobileface)", True),
+    "ids_faceres-pool": ("IDS (faceres-pool)", True), "ids_dlib": ("IDS (dlib)", True),
     "idsref_evaluator": ("IDS(REF) (evaluator)", True), "idsref_dlib": ("IDS(REF) (dlib)", True),
     "lmd": ("LMD %", False), "niqe": ("NIQE", False), "lpips": ("LPIPS", False),
 }
@@ -167,8 +168,11 @@ def bicubic_unsharp(lq: list[np.ndarray], records: list[dict]) -> list[np.ndarra
     return out
 
 
-def make_restorer(model: str, *, device: str = "auto", backend: str = "auto"):
-    """An engine Restorer for a model name, or for a weights file (imported into a private store)."""
+def make_restorer(model: str, *, device: str = "auto", backend: str = "auto", fidelity_path: str | None = "auto"):
+    """An engine Restorer for a model name, or for a weights file (imported into a private store).
+
+    ``fidelity_path``: as ``Restorer(fidelity=...)``; None = the generative network alone.
+    """
     import tempfile
 
     from engine.api import Restorer
@@ -176,16 +180,20 @@ def make_restorer(model: str, *, device: str = "auto", backend: str = "auto"):
 
     path = Path(model)
     if not path.is_file():
-        return Restorer(model=model, device=device, backend=backend)
+        return Restorer(model=model, device=device, backend=backend, fidelity=fidelity_path)
     store = ModelStore(Path(tempfile.mkdtemp(prefix="likeness-eval-")) / "models")
     record = store.import_file(path, name=path.stem.replace(" ", "_"))
-    return Restorer(model=record.id, device=device, store=store, backend=backend)
+    return Restorer(model=record.id, device=device, store=store, backend=backend, fidelity=fidelity_path)
 
 
 def model_method(model: str, *, fidelity: float = 0.5, device: str = "auto", backend: str = "auto",
-                 batch: int = 4) -> tuple[str, Method]:
-    """(label, method) restoring with an engine model by name or weights file."""
-    restorer = make_restorer(model, device=device, backend=backend)
+                 batch: int = 4, fidelity_path: str | None = "auto") -> tuple[str, Method]:
+    """(label, method) restoring with an engine model by name or weights file.
+
+    The label names the fidelity path when it is used: "likeness-lite + likeness-fidelity (w=0.5)".
+    """
+    restorer = make_restorer(model, device=device, backend=backend, fidelity_path=fidelity_path)
+    paths = restorer.model_name + (f" + {restorer.fidelity_model}" if restorer.fidelity_model else "")
 
     def run(lq: list[np.ndarray], records: list[dict]) -> list[np.ndarray]:
         out = []
@@ -193,7 +201,7 @@ def model_method(model: str, *, fidelity: float = 0.5, device: str = "auto", bac
             out += restorer.restore_faces(list(lq[i:i + batch]), fidelity)
         return out
 
-    return f"{restorer.model_name} (w={fidelity:g})", run
+    return f"{paths} (w={fidelity:g})", run
 
 
 # ---------------------------------------------------------------------------------------
@@ -472,12 +480,16 @@ def write_report(out: Path, by_preset: dict[str, dict[str, MethodResult]], sets:
 def run_eval(sets: dict[str, Path], out: Path, *, models: Sequence[str] = (), fidelity: float = 0.5,
              device: str = "auto", backend: str = "auto", limit: int | None = None,
              identity_nets: Sequence[str] = IDENTITY_NETS, extra_methods: dict[str, Method] | None = None,
-             progress: Callable[[str], None] | None = None) -> tuple[Path, Path]:
-    """Evaluate the baselines, ``models`` and ``extra_methods`` on each set; write the report."""
+             progress: Callable[[str], None] | None = None, generative_only: bool = False) -> tuple[Path, Path]:
+    """Evaluate the baselines, ``models`` and ``extra_methods`` on each set; write the report.
+
+    ``generative_only``: also each model without the fidelity path (what restoration was before it).
+    """
     methods: dict[str, Method] = {"input": input_method, "bicubic+unsharp": bicubic_unsharp}
     for model in models:
-        label, method = model_method(model, fidelity=fidelity, device=device, backend=backend)
-        methods[label] = method
+        for path in ((None, "auto") if generative_only else ("auto",)):
+            label, method = model_method(model, fidelity=fidelity, device=device, backend=backend, fidelity_path=path)
+            methods[label] = method
     methods.update(extra_methods or {})
     scorer = Scorer(identity_nets, device="cpu")
     opened = {p: PairedSet.open(root, limit) for p, root in sets.items()}
@@ -503,6 +515,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, help="evaluate at most this many faces per set")
     parser.add_argument("--model", action="append", default=[], help="model name or file to evaluate (repeatable)")
     parser.add_argument("-w", "--fidelity", type=float, default=0.5)
+    parser.add_argument("--generative-only", action="store_true",
+                        help="also evaluate each model without the fidelity path (its generative network alone)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     parser.add_argument("--identity", default=",".join(IDENTITY_NETS), help="identity networks for IDS")
@@ -527,7 +541,7 @@ def run_from_args(args) -> int:
     md, js = run_eval(sets, out, models=args.model, fidelity=args.fidelity, device=args.device,
                       backend=args.backend, limit=args.limit,
                       identity_nets=[n for n in args.identity.split(",") if n],
-                      progress=lambda s: print(s, flush=True))
+                      progress=lambda s: print(s, flush=True), generative_only=args.generative_only)
     print(f"report: {md}\n        {js}")
     return 0
 

@@ -63,6 +63,7 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
                 continue
             restored, _ = restore_with_references(torch_restorer, [face], fidelity, [c.aligned for c in chosen],
                                                   embedder, plan, np.stack([c.embedding for c in chosen]), face_prior)
+            restored = restorer.mix_with_fidelity_path([face], restored, fidelity)  # as the engine's restore does
             out.append(finish_face(restored[0], face))
         return out
 

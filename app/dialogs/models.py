@@ -19,7 +19,7 @@ from ..worker import EngineThread
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS = {"restoration": "Face restoration", "detection": "Face detection", "parsing": "Face outline",
+KIND_LABELS = {"restoration": "Face restoration", "fidelity": "Face fidelity path", "detection": "Face detection", "parsing": "Face outline",
                "upscaler": "Background upscaler", "identity": "Identity check", "other": "Other"}
 
 

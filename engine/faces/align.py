@@ -51,6 +51,16 @@ def rescale_affine(affine: np.ndarray, scale: float | tuple[float, float]) -> np
     return np.asarray(affine, dtype=np.float64) @ to_input
 
 
+def enlarge_affine(affine: np.ndarray, factor: float) -> np.ndarray:
+    """The face <- image affine onto a crop ``factor`` times larger than ``affine``'s.
+
+    Pixel centres: crop pixel x maps to factor*(x+0.5)-0.5, so both crops show the same face.
+    """
+    out = np.asarray(affine, dtype=np.float64) * factor
+    out[:, 2] += 0.5 * (factor - 1)
+    return out
+
+
 def aligned_affine(image_shape: tuple[int, ...], size: int = FFHQ_SIZE) -> np.ndarray:
     """The affine for an input that is already an aligned face crop (any square size)."""
     height, width = image_shape[:2]

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, Mapping
 
-Kind = Literal["restoration", "detection", "parsing", "upscaler", "identity", "other"]
+Kind = Literal["restoration", "fidelity", "detection", "parsing", "upscaler", "identity", "other"]
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.json")
 
