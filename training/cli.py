@@ -5,7 +5,7 @@
     likeness train export CHECKPOINT OUT.safetensors [--fp32] [--raw]
     likeness train slim CHECKPOINT OUT.pt        (what the next stage starts from, ~1/7 the size)
     likeness train configs
-    likeness train fidelity --data FACE_CACHE [--out DIR] [--net-minutes M] [--blend-minutes M]
+    likeness train fidelity --data FACE_CACHE [--out DIR] [--net-minutes 36] [--blend-minutes 5]
                                                (the fidelity path: training/fidelity.py)
 
 ``STAGE`` is 1, 2 or 3 and must match the config's ``stage``. The default output folder is
