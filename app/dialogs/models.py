@@ -19,8 +19,9 @@ from ..worker import EngineThread
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS = {"restoration": "Face restoration", "fidelity": "Face fidelity path", "detection": "Face detection", "parsing": "Face outline",
-               "upscaler": "Background upscaler", "identity": "Identity check", "other": "Other"}
+KIND_LABELS = {"restoration": "Face restoration", "fidelity": "Face fidelity path", "detection": "Face detection",
+               "parsing": "Face outline", "upscaler": "Background upscaler", "identity": "Identity check",
+               "other": "Other"}
 
 
 def size_text(size: int | None) -> str:

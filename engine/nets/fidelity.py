@@ -35,8 +35,8 @@ class FidelityConfig:
     Args:
         chs: channels at each scale of the U-Net (full, 1/2, 1/4 ...).
         blocks: residual blocks at each scale (encoder side; the decoder mirrors it).
-        work_size: side at which the U-Net sees a 512 template face whose photo holds no more
-            detail than that (most faces); larger faces run at their own resolution.
+        work_size: side at which the U-Net sees a face (of any size; its correction is added to
+            the face at full size, so nothing above this resolution is lost).
         blend_size: side at which the region blend reads its three images.
         blend_chs: channels of the region blend.
         blend_grid: side of the blend's map of regions (each region is 512 / grid template px).

@@ -26,12 +26,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..nets.fidelity import FidelityModel, detail_sigma, slider_detail, slider_weight
 from .face_restorer import ALIGNED_SIZE
 
-#: The largest crop a face is restored on (a 2048² face is 12 MB per float copy).
+#: The largest crop a face is restored on (a 2048² face is 48 MB per float copy).
 MAX_DETAIL_SIDE = 2048
 #: w at which the damage map is estimated (the generative output it reads is the default's).
 DAMAGE_W = 0.5
@@ -180,7 +179,6 @@ class _Correction(torch.nn.Module):
 class PreparedFaces:
     """What a slider move does not change, for a batch of faces."""
 
-    faces: list[np.ndarray]  # the input faces (uint8, any size)
     encoded: object  # the generative network's encoding (EncodedFaces)
     fidelity: list[np.ndarray]  # float32 RGB, each its face's size
     damage: list[np.ndarray]  # grid × grid
@@ -218,7 +216,7 @@ class TwoPathRestorer:
         """The fidelity faces and damage maps, given the generative faces at the default w."""
         fidelity = self.fidelity.clean(faces)
         damage = self.fidelity.damage(faces, fidelity, generative)
-        return PreparedFaces(list(faces), encoded, fidelity, damage, list(generative))
+        return PreparedFaces(encoded, fidelity, damage, list(generative))
 
     def decode(self, prepared: PreparedFaces, w: float) -> list[np.ndarray]:
         if w >= 1.0:  # the generative face has no share at w = 1
