@@ -113,6 +113,9 @@ class FaceResult:
     affine: np.ndarray  # (2,3): input image → aligned 512 face
     aligned: np.ndarray  # the aligned input face, uint8 RGB 512²
     restored: np.ndarray | None = None  # restored face after colour fix, uint8 RGB, 512² or larger
+    # The crop ``restored`` was made from when larger than ``aligned`` (a face with more detail
+    # than the template): it is pasted as a change on the photo, which keeps that detail.
+    restored_from: np.ndarray | None = None
 
     @property
     def restored_affine(self) -> np.ndarray:
@@ -549,6 +552,7 @@ class Restorer:
                 report(Progress("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}"))
                 face = faces[index]
                 detail = self.detail_crop(photo.rgb, face)
+                face.restored_from = None if detail is face.aligned else detail
                 if references:
                     face.restored = self.restore_with_references(face, references, opts, warnings, detail)
                 else:
@@ -563,7 +567,8 @@ class Restorer:
             selected = [f for f in faces if f.selected]
             scale = (background.shape[1] / photo.rgb.shape[1], background.shape[0] / photo.rgb.shape[0])
             pasted = [(f.restored, rescale_affine(f.restored_affine, scale)) for f in selected]
-            image = paste_faces(background, pasted, masks=self.face_masks([f.restored for f in selected])) if pasted else background
+            image = paste_faces(background, pasted, masks=self.face_masks([f.restored for f in selected]),
+                                sources=[f.restored_from for f in selected]) if pasted else background
             t = timed("paste", t)
         image = restore_grayness(image, photo.is_gray)
         if self.device != device_before:

@@ -39,15 +39,22 @@ def face_mask(size: int, parsing: np.ndarray | None = None) -> np.ndarray:
 
 
 def paste_faces(background: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray]], *,
-                masks: list[np.ndarray] | None = None) -> np.ndarray:
+                masks: list[np.ndarray] | None = None, sources: list[np.ndarray | None] | None = None) -> np.ndarray:
     """``background`` (HxWx3 uint8, already upscaled) with each restored face blended in.
 
     ``faces`` holds (face, affine) pairs: a uint8 RGB size x size face and its face <- image
     affine in background pixels (``rescale_affine`` converts one found on the input). ``masks``
     overrides ``face_mask(size)`` per face. Later faces win where faces overlap.
+
+    ``sources``: per face, None or the crop the face was restored from. Given one, only the
+    *change* the restoration made is warped back and added to the background: a face as large
+    as its crop (a large face restored at its detail size) would otherwise lose fine detail to
+    the two resamplings, photo → crop → photo, wherever the restoration kept the photo as it was.
     """
     if masks is not None and len(masks) != len(faces):
         raise ValueError(f"{len(masks)} masks for {len(faces)} faces")
+    if sources is not None and len(sources) != len(faces):
+        raise ValueError(f"{len(sources)} sources for {len(faces)} faces")
     out = background.copy()
     height, width = out.shape[:2]
     for k, (face, affine) in enumerate(faces):
@@ -64,9 +71,15 @@ def paste_faces(background: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray
         to_roi = to_image.copy()
         to_roi[:, 2] -= (x0, y0)
         dsize = (x1 - x0, y1 - y0)
-        warped = warp(face, to_roi, dsize, border=cv2.BORDER_REPLICATE).astype(np.float32)
         alpha = warp(mask, to_roi, dsize, border=cv2.BORDER_CONSTANT, flags=cv2.INTER_LINEAR)
         alpha = np.clip(alpha, 0.0, 1.0)[..., None]
         roi = out[y0:y1, x0:x1].astype(np.float32)
-        out[y0:y1, x0:x1] = np.clip(np.rint(alpha * warped + (1.0 - alpha) * roi), 0, 255).astype(np.uint8)
+        source = sources[k] if sources is not None else None
+        if source is not None:
+            change = face.astype(np.float32) - source.astype(np.float32)
+            blended = roi + alpha * warp(change, to_roi, dsize, border=cv2.BORDER_REPLICATE)
+        else:
+            warped = warp(face, to_roi, dsize, border=cv2.BORDER_REPLICATE).astype(np.float32)
+            blended = alpha * warped + (1.0 - alpha) * roi
+        out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     return out

@@ -121,3 +121,19 @@ def test_mask_count_must_match():
     background = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match="masks"):
         paste_faces(background, [(np.zeros((512, 512, 3), np.uint8), face_affine((32.0, 32.0), 40.0))], masks=[])
+
+
+def test_a_face_pasted_as_a_change_leaves_what_it_did_not_change_bit_identical():
+    """Large faces are pasted as (restored − crop): where the restoration kept the photo, the
+    photo's own pixels stay, with none of the detail two resamplings would take."""
+    rng = np.random.default_rng(4)
+    background = rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)  # detail at the pixel level
+    affine = face_affine((150.0, 150.0), 260.0)
+    crop = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    assert np.array_equal(paste_faces(background, [(crop, affine)], sources=[crop]), background)
+    brighter = np.clip(crop.astype(int) + 20, 0, 255).astype(np.uint8)
+    out = paste_faces(background, [(brighter, affine)], sources=[crop]).astype(int)
+    centre = (slice(140, 160), slice(140, 160))
+    assert 15 < (out[centre] - background[centre]).mean() <= 20  # the change arrives, the texture stays
+    with pytest.raises(ValueError, match="sources"):
+        paste_faces(background, [(crop, affine)], sources=[])
