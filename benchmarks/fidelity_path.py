@@ -35,7 +35,6 @@ def main() -> int:
     from engine.api import Restorer
     from engine.imageio import read_image
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     faces_dir = REPO.parent / "shared" / "data" / "real_world" / "cropped_faces"
     paths = args.faces or sorted(faces_dir.glob("*.png"))[:4]
     if not paths:

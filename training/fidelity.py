@@ -210,11 +210,6 @@ def train_blend(model: FidelityModel, generative, items: list[D.FaceItem], val: 
     return history
 
 
-def blended(damage: torch.Tensor, fid: torch.Tensor, gen: torch.Tensor, generative_size: int) -> torch.Tensor:
-    """The default (w = 0.5) mix, exactly as the engine makes it (``engine.nets.fidelity.mix``)."""
-    return mix(fid, gen, damage, generative_size)
-
-
 @torch.no_grad()
 def validate_blend(model: FidelityModel, generative, val: list[D.FaceItem], configs: dict, n: int = 16) -> dict:
     out = {}
@@ -224,7 +219,7 @@ def validate_blend(model: FidelityModel, generative, val: list[D.FaceItem], conf
         fid, gen = model.net(lq).clamp(-1, 1), generative_outputs(generative, lq)
         damage = model.blend(lq, fid, gen)
         out[preset] = {"input": round(psnr(lq, hq), 2), "fidelity": round(psnr(fid, hq), 2),
-                       "generative": round(psnr(gen, hq), 2), "blend": round(psnr(blended(damage, fid, gen, generative.size), hq), 2),
+                       "generative": round(psnr(gen, hq), 2), "blend": round(psnr(mix(fid, gen, damage, generative.size), hq), 2),
                        "mean_damage": round(damage.mean().item(), 3),
                        "target_damage": round(damage_target(fid, hq, model.config.blend_grid).mean().item(), 3)}
     return out

@@ -246,17 +246,12 @@ def load_fidelity(path: str | Path) -> FidelityModel:
 
     Raises CheckpointFormatError naming the file when it is not one.
     """
-    from safetensors import safe_open
+    from .safetensors_file import read_safetensors
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointFormatError(f"{path}: file not found")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:
-        raise CheckpointFormatError(f"{path}: not a readable safetensors file ({exc})") from None
+    state, meta = read_safetensors(path)
     if CONFIG_METADATA_KEY not in meta:
         raise CheckpointFormatError(f"{path}: not a Likeness fidelity model (no {CONFIG_METADATA_KEY} in its header)")
     try:

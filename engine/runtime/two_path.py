@@ -203,10 +203,6 @@ class TwoPathRestorer:
     def size(self) -> int:
         return self.generative.size
 
-    @property
-    def net(self):
-        return self.generative.net
-
     def encode(self, faces: list[np.ndarray]) -> PreparedFaces:
         encoded = self.generative.encode([_resize(f, ALIGNED_SIZE) for f in faces])
         at_default = self.generative.decode(encoded, DAMAGE_W)

@@ -58,14 +58,9 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], CodeForm
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], CodeFormerConfig | None]:
-    from safetensors import safe_open
+    from ..safetensors_file import read_safetensors
 
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:
-        raise CheckpointFormatError(f"{path}: not a readable safetensors file ({exc})") from None
+    tensors, meta = read_safetensors(path)
     if not _is_codeformer_dict(tensors):
         raise CheckpointFormatError(f"{path}: safetensors file does not hold CodeFormer weights")
     config = None
