@@ -44,9 +44,7 @@ FORMATS = (("same", "Same as the original"), ("jpg", "JPEG"), ("png", "PNG"), ("
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("fidelity", float, 0.5, "Likeness (w)",
-            "0 rebuilds the whole face (cleanest, most invented); the middle rebuilds each part of the "
-            "face only as far as the photo has lost it; 1 keeps the photo's own face, only cleaned of "
-            "blur, noise and compression.",
+            "0 rebuilds the whole face, the middle only what the photo lost; 1 keeps the photo's face, cleaned.",
             "Restoration", minimum=0.0, maximum=1.0),
     Setting("upscale", int, 2, "Output size",
             "Size of the result relative to the original photo.",
