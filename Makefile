@@ -1,13 +1,24 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up .venv and run the main job (the restoration of the sample photos)
 #   make test   set up .venv with the test tools and run the whole test suite
-.PHONY: run test setup setup-test bench clean
+#   make lint   ruff and pyright, as CI runs them
+.PHONY: run test lint format setup setup-test bench clean
 
 run: setup
 	bash scripts/run.sh
 
 test: setup-test
 	.venv/bin/python -m pytest -q
+
+# ruff (lint and format check), then pyright (standard); configured in pyproject.toml
+lint: setup-test
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pyright
+
+format: setup-test
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
 
 setup:
 	bash scripts/setup.sh

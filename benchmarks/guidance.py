@@ -33,9 +33,9 @@ def main() -> int:
     import torch
 
     from engine.api import Restorer
-    from engine.guidance import IdentityGuidance, ReferencePrior
+    from engine.references.guide import IdentityGuidance, ReferencePrior
     from engine.identity import make_embedder
-    from engine.runtime.face_restorer import restore_with_references
+    from engine.references.guide import restore_with_references
 
     torch.set_num_threads(args.threads)
     restorer = Restorer(model=args.model, device="cpu", backend="torch").torch_restorer

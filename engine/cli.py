@@ -13,11 +13,15 @@ failed (the others are still written), 2 for a usage error or nothing to do.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
 
-from .errors import LikenessError
+from tqdm import tqdm
+
+from . import api
+from .api import LikenessError, ModelStore, RestoreOptions, RestoreRequest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 OUTPUT_TAG = "_restored"
@@ -77,10 +81,6 @@ def _fidelity(text: str) -> float:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .api import RestoreOptions, RestoreRequest, Restorer
-
     photos, problems = collect_inputs(args.inputs)
     for problem in problems:
         _fail(problem)
@@ -97,7 +97,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if not ref.is_file():
             _fail(f"{ref}: reference photo not found")
             return 2
-    restorer = Restorer(model=args.model, device=args.device, backend=args.backend)
+    restorer = api.Restorer(model=args.model, device=args.device, backend=args.backend)  # loads torch
     restorer.model_name  # fail once, before the batch, when no model is installed
     failed = len(problems)
     bar = tqdm(photos, unit="photo", disable=len(photos) < 2 or args.quiet, file=sys.stderr)
@@ -120,8 +120,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import ModelStore
-
     store = ModelStore()
     if args.action == "list":
         rows = [("NAME", "KIND", "STATE", "SIZE", "LICENCE")]
@@ -138,8 +136,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"\nmodels folder: {store.root}")
         return 0
     if args.action == "install":
-        from tqdm import tqdm
-
         record = store.get(args.name)
         if record.non_commercial:
             print(f"note: {record.id} is licensed for non-commercial use only ({record.licence}).", file=sys.stderr)
@@ -166,9 +162,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     import platform
     from importlib import metadata
 
-    from .models import ModelStore
-    from .runtime.device import available_devices
-
     print(f"Likeness {metadata.version('likeness')} on Python {platform.python_version()} ({platform.system()} {platform.machine()})")
     for dist in ("torch", "torchvision", "onnxruntime", "opencv-python-headless", "dlib-bin", "facexlib", "spandrel", "PySide6-Essentials"):
         try:
@@ -176,7 +169,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         except metadata.PackageNotFoundError:
             print(f"  {dist:24} not installed")
     print("devices:")
-    for device, label in available_devices():
+    for device, label in api.available_devices():
         print(f"  {device:8} {label}")
     store = ModelStore()
     installed = [r.id for r in store.records() if store.is_installed(r.id)]
@@ -199,8 +192,6 @@ EXTERNAL_COMMANDS = {
 
 
 def cmd_external(args: argparse.Namespace) -> int:
-    import importlib
-
     module_name = EXTERNAL_COMMANDS[args.command][0]
     try:
         module = importlib.import_module(module_name)

@@ -14,7 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import LikenessError, ModelMissingError
+from . import api
+from .api import LikenessError, ModelMissingError, RestoreOptions, RestoreRequest, read_image, write_image
+from .background import resize, scaled_size
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIRS = (REPO / "resources" / "samples", REPO.parent / "shared" / "data" / "real_world" / "whole_photos")
@@ -41,17 +43,13 @@ def before_after(before: np.ndarray, after: np.ndarray, label_after: str) -> np.
 
 
 def run_samples(out_dir: Path, model: str = "auto", device: str = "auto") -> int:
-    from .api import RestoreOptions, RestoreRequest, Restorer
-    from .background import resize, scaled_size
-    from .imageio import read_image, write_image
-
     photos = sample_photos()
     if not photos:
         print("likeness: no sample photos found (looked in " + ", ".join(map(str, SAMPLE_DIRS)) + "); "
               "restore your own with: likeness restore PHOTO...", file=sys.stderr)  # fmt: skip
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
-    restorer = Restorer(model=model, device=device)
+    restorer = api.Restorer(model=model, device=device)
     try:
         restore = bool(restorer.model_name)
     except ModelMissingError as err:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..nets.fidelity import FidelityModel, detail_sigma, slider_detail, slider_weight
-from .face_restorer import ALIGNED_SIZE
+from ..faces.align import FFHQ_SIZE
 
 #: The largest crop a face is restored on (a 2048² face is 48 MB per float copy).
 MAX_DETAIL_SIDE = 2048
@@ -43,8 +43,8 @@ def detail_side(affine_zoom: float) -> int:
     Below 1 the 512 template would shrink the face and drop detail the photo has.
     """
     if affine_zoom >= 1:
-        return ALIGNED_SIZE
-    side = int(np.ceil(ALIGNED_SIZE / max(affine_zoom, 1e-6) / 64) * 64)
+        return FFHQ_SIZE
+    side = int(np.ceil(FFHQ_SIZE / max(affine_zoom, 1e-6) / 64) * 64)
     return min(side, MAX_DETAIL_SIDE)
 
 
@@ -204,7 +204,7 @@ class TwoPathRestorer:
         return self.generative.size
 
     def encode(self, faces: list[np.ndarray]) -> PreparedFaces:
-        encoded = self.generative.encode([_resize(f, ALIGNED_SIZE) for f in faces])
+        encoded = self.generative.encode([_resize(f, FFHQ_SIZE) for f in faces])
         at_default = self.generative.decode(encoded, DAMAGE_W)
         return self.prepare(faces, encoded, at_default)
 

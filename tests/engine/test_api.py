@@ -159,9 +159,9 @@ def test_gpu_out_of_memory_falls_back_to_the_cpu_with_a_notice(restorer, group_p
             return cpu_restorer
 
     fresh = Restorer(model="tiny", device="cpu", store=restorer.store)
-    fresh._face_restorer = ExhaustedGpu()
-    monkeypatch.setattr(fresh, "device", torch.device("cuda"))
-    monkeypatch.setattr(fresh, "device_label", lambda: "test")
+    fresh.networks.face_restorer = ExhaustedGpu()
+    monkeypatch.setattr(fresh.networks, "device", torch.device("cuda"))
+    monkeypatch.setattr(fresh.networks, "describe_device", lambda: "test")
     result = fresh.restore(RestoreRequest(group_photo, options=hog(faces=(0,))))
     assert result.faces[0].selected
     assert fresh.device.type == "cpu"

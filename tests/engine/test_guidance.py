@@ -11,7 +11,7 @@ import torch
 
 from engine.api import RestoreOptions, RestoreRequest, Restorer
 from engine.errors import LikenessError
-from engine.guidance import (IdentityGuidance, ReferencePrior, apply_reference_prior, centred_identity,
+from engine.references.guide import (IdentityGuidance, ReferencePrior, apply_reference_prior, centred_identity,
                              identity_guided_decode)
 from engine.identity import make_embedder
 from engine.imageio import read_image, write_image
@@ -91,7 +91,8 @@ def test_the_reference_prior_reaches_only_the_faces_too_damaged_to_carry_their_i
 
 def test_guidance_goes_only_to_faces_too_damaged_to_identify():
     """A face the identity check can still verify is restored from the photo alone."""
-    from engine.runtime.face_restorer import FaceRestorer, restore_with_references
+    from engine.references.guide import restore_with_references
+    from engine.runtime.face_restorer import FaceRestorer
 
     torch.manual_seed(0)
     restorer = FaceRestorer(CodeFormer(TINY), torch.device("cpu"))

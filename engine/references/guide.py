@@ -30,8 +30,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..faces.align import FFHQ_SIZE
+from ..nets.codeformer.reference import reference_inputs
+from ..runtime.face_restorer import FaceRestorer, array_to_faces, faces_to_array
+from .analyse import face_sharpness
+from .check import steered_by_references
 
 S_I = 1.2
 S_C = 1.2
@@ -71,8 +78,6 @@ class ReferencePrior:
 
     def weights(self, faces) -> torch.Tensor:
         """Per face 1.0 where the prior applies (uint8 aligned faces), else 0.0."""
-        from .references import face_sharpness
-
         return torch.tensor([1.0 if face_sharpness(f) < self.max_sharpness else 0.0 for f in faces])
 
 
@@ -204,3 +209,58 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
         out = torch.where(keep, out, base)
         cos_after = torch.maximum(cos_out, cos_base).mean().item()
     return out, {"cos_before": cos_before, "cos_after": cos_after}
+
+
+def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: float, references: list[np.ndarray],
+                            embedder, guidance=None, embeddings: np.ndarray | None = None, prior=None,
+                            guide_identifiable: bool = False, face_sizes: list[float] | None = None,
+                            guided: list[bool] | None = None) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Restore ``faces`` guided by aligned ``references`` (uint8 RGB, same person).
+
+    ``embeddings``: the references' identity vectors when already known (``ReferenceFace``).
+
+    A network with a reference adapter combines the references by eq. 6 on its code logits;
+    faces too damaged to carry their own identity borrow the references' codes and features
+    (``prior``, a ``ReferencePrior``); test-time identity guidance
+    (``guidance``, an ``IdentityGuidance``) then pulls the decode toward the
+    references' mean identity. Needs the torch back end.
+
+    Guidance goes only to faces too damaged for the identity check to verify
+    (``check.steered_by_references``): a face that still shows its person is restored from the
+    photo, since a reference adds its own pose, light and expression (held-out identities, one
+    step, one reference: IDS −0.032 ± 0.008 at ``mild``, −0.010 ± 0.009 at ``moderate``, +0.06
+    at ``severe``). ``face_sizes``: the faces' detection boxes in their photos, when known;
+    ``guide_identifiable`` guides every face (measurements). ``guided``: which faces to guide,
+    when the caller has already decided (it then replaces the check).
+    """
+    net, device = restorer.net, restorer.device
+    x = torch.from_numpy(faces_to_array(faces, restorer.size)).to(device)
+    refs = torch.from_numpy(faces_to_array(references, FFHQ_SIZE)).to(device)
+    stats: dict[str, float] = {}
+    with torch.no_grad():
+        feats = net.encode_features(x)
+        tokens = net.token_embeddings(feats[0])
+        known = None if embeddings is None else torch.from_numpy(np.asarray(embeddings, np.float32))
+        id_emb, ref_feats = reference_inputs(net, embedder, refs, known)
+        if net.reference is not None:
+            contexts = [net.reference.context(id_emb[i:i + 1], ref_feats[0][i:i + 1]).expand(-1, len(faces), -1)
+                        for i in range(len(references))]
+            logits = multi_reference_logits(net, tokens, contexts)
+        else:
+            logits = net.transform(tokens)
+        if prior is not None:
+            logits, feats = apply_reference_prior(net, logits, feats, ref_feats, prior.weights(faces).to(device), prior)
+        target = torch.nn.functional.normalize(id_emb.mean(0, keepdim=True), dim=-1).expand(len(faces), -1)
+    if guided is None:
+        sizes = face_sizes or [None] * len(faces)
+        guided = [guide_identifiable or steered_by_references(f, embedder, s) for f, s in zip(faces, sizes, strict=True)]
+    if guidance is not None and guidance.strength > 0 and guidance.steps > 0 and any(guided):
+        out, stats = identity_guided_decode(net, logits, feats, w, target, embedder, guidance)
+        if not all(guided):
+            with torch.no_grad():
+                plain = net.decode(net.codes_from_logits(logits), feats, w)
+            out = torch.where(torch.tensor(guided, device=out.device).view(-1, 1, 1, 1), out, plain)
+    else:
+        with torch.no_grad():
+            out = net.decode(net.codes_from_logits(logits), feats, w)
+    return array_to_faces(out.float().cpu().numpy()), stats

@@ -1,0 +1,243 @@
+"""The networks a restoration runs, loaded at first use: which model, on which device and back end.
+
+One ``Networks`` per worker thread holds the restoration network (generative, with the fidelity
+path beside it when installed), the face detectors, the background upscalers and the face
+parser. The choices it makes: ``model="auto"`` is the bundled model, then the official
+CodeFormer; the CPU runs ONNX Runtime (about 40 % faster) and GPUs run torch; an ONNX problem
+falls back to torch, and a GPU out of memory falls back to the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..background import BicubicUpscaler, SpandrelUpscaler, Upscaler
+from ..errors import LikenessError, ModelMissingError, OutOfMemoryError
+from ..faces.detect import FaceDetector, make_detector
+from ..faces.parsing import FaceParser
+from ..faces.paste import face_mask
+from ..models import ModelStore
+from ..nets.codeformer import load_codeformer
+from ..nets.fidelity import load_fidelity
+from .device import describe_device, resolve_device
+from .face_restorer import FaceNetwork, FaceRestorer
+from .onnx_restorer import OnnxFaceRestorer, export_cached
+from .two_path import FidelityPath, TwoPathRestorer, export_correction
+
+log = logging.getLogger(__name__)
+
+#: Restoration models tried, in order, when the request says ``model="auto"``.
+DEFAULT_MODELS = ("likeness-lite", "codeformer")
+#: The fidelity path used beside any generative model when installed (it ships with Likeness).
+FIDELITY_MODEL = "likeness-fidelity"
+BACKENDS = ("auto", "torch", "onnx")
+#: Detectors that hold Python's GIL for a whole detection (seconds): a GUI runs them in a helper process.
+GIL_BOUND_DETECTORS = ("cnn",)
+
+
+class Networks:
+    """Loads networks lazily and keeps them. Not thread-safe: use one per worker thread.
+
+    Args:
+        model: restoration model name from the store, or "auto".
+        device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        store: where models are looked up.
+        backend: "torch", "onnx" (ONNX Runtime, CPU only) or "auto".
+        fidelity: the fidelity path's model: "auto" = the bundled one when installed; None = the
+            generative network alone (w is then CodeFormer's own CFT weight).
+    """
+
+    def __init__(self, model: str, device: str, store: ModelStore, backend: str, fidelity: str | None) -> None:
+        if backend not in BACKENDS:
+            raise LikenessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        self.store = store
+        self.device = resolve_device(device)
+        self._requested_model = model
+        self._requested_fidelity = fidelity
+        self._model_name: str | None = None
+        self._face_restorer: FaceNetwork | None = None
+        self._torch_restorer: FaceRestorer | None = None
+        self._detectors: dict[str, FaceDetector] = {}
+        self._upscalers: dict[str, Upscaler] = {}
+        self._parser: FaceParser | None = None
+
+    # -- the restoration network ------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        """The restoration model in use; ModelMissingError (with the fix) when none is installed.
+
+        Resolved at first use so that face detection works without any restoration model.
+        """
+        if self._model_name is None:
+            self._model_name = self._resolve_model(self._requested_model)
+        return self._model_name
+
+    def _resolve_model(self, name: str) -> str:
+        if name != "auto":
+            record = self.store.get(name)
+            if record.kind != "restoration":
+                raise LikenessError(f"model {name!r} is a {record.kind} model, not a face restoration model")
+            self.store.path(name)  # ModelMissingError with the install command when absent
+            return name
+        for candidate in DEFAULT_MODELS:
+            if self.store.is_installed(candidate):
+                return candidate
+        imported = [r.id for r in self.store.records() if r.kind == "restoration" and r.imported]
+        if imported:
+            return imported[0]
+        raise ModelMissingError(
+            "No face restoration model is installed. The bundled likeness-lite model is missing "
+            "from this installation; install the official CodeFormer (non-commercial licence) with "
+            "`likeness models install codeformer`, or import a checkpoint with "
+            "`likeness models import FILE`"
+        )
+
+    @property
+    def fidelity_model(self) -> str | None:
+        """The fidelity path's model name, or None when faces go through the generative network alone."""
+        name = self._requested_fidelity
+        if name == "auto":
+            return FIDELITY_MODEL if self.store.is_installed(FIDELITY_MODEL) else None
+        return name
+
+    @property
+    def face_restorer(self) -> FaceNetwork:
+        """The restoration network on the device, loaded at first use."""
+        if self._face_restorer is None:
+            self._face_restorer = self._load_fidelity_path(self._load_generative())
+        return self._face_restorer
+
+    @face_restorer.setter
+    def face_restorer(self, restorer: FaceNetwork) -> None:
+        self._face_restorer = restorer
+
+    def _load_generative(self) -> FaceNetwork:
+        path = self.store.path(self.model_name)
+        use_onnx = self.backend == "onnx" or (self.backend == "auto" and self.device.type == "cpu")
+        if use_onnx and self.device.type != "cpu":
+            raise LikenessError("the onnx backend runs on the CPU only; use --backend torch for the GPU")
+        if use_onnx:
+            try:
+                encoder, decoder, size, names = export_cached(lambda: load_codeformer(path), path, self._onnx_cache)
+                return OnnxFaceRestorer(encoder, decoder, size, names, self.model_name)
+            except Exception as exc:  # export or runtime problem: torch always works
+                if self.backend == "onnx":
+                    raise LikenessError(f"{path}: ONNX Runtime could not run this model ({exc})") from exc
+                log.warning("ONNX Runtime unavailable for %s (%s); using torch", self.model_name, exc)
+        log.info("loading %s from %s on %s", self.model_name, path, self.device)
+        return FaceRestorer(load_codeformer(path), self.device, self.model_name)
+
+    def _load_fidelity_path(self, generative: FaceNetwork) -> FaceNetwork:
+        """``generative`` and the fidelity path behind one restorer (``engine.runtime.two_path``)."""
+        name = self.fidelity_model
+        if name is None:
+            return generative
+        record = self.store.get(name)
+        if record.kind != "fidelity":
+            raise LikenessError(f"model {name!r} is a {record.kind} model, not a fidelity path")
+        path = self.store.path(name)
+        model = load_fidelity(path)
+        onnx = None
+        if generative.backend == "onnx":  # ONNX Runtime on the CPU for both paths
+            try:
+                onnx = export_correction(model, path, self._onnx_cache)
+            except Exception as exc:  # export or runtime problem: torch always works
+                log.warning("ONNX Runtime unavailable for %s (%s); using torch", name, exc)
+        try:
+            return TwoPathRestorer(generative, FidelityPath(model, self.device, onnx))
+        except Exception as exc:
+            if onnx is None:
+                raise
+            log.warning("ONNX Runtime could not load %s (%s); using torch", name, exc)
+            return TwoPathRestorer(generative, FidelityPath(model, self.device))
+
+    @property
+    def _onnx_cache(self) -> Path:
+        return self.store.root.parent / "cache" / "onnx"
+
+    @property
+    def torch_restorer(self) -> FaceRestorer:
+        """The generative network in torch (reference guidance needs gradients; ONNX graphs have none)."""
+        current = self.face_restorer
+        generative = current.generative if isinstance(current, TwoPathRestorer) else current
+        if isinstance(generative, FaceRestorer):
+            return generative
+        if self._torch_restorer is None:
+            path = self.store.path(self.model_name)
+            self._torch_restorer = FaceRestorer(load_codeformer(path), self.device, self.model_name)
+        return self._torch_restorer
+
+    def restore(self, crops: list[np.ndarray], w: float) -> list[np.ndarray]:
+        """Restored faces (uint8 RGB, each crop's size), moving to the CPU when a GPU runs out of memory."""
+        try:
+            return self.face_restorer.restore(crops, w)
+        except OutOfMemoryError:
+            if self.device.type == "cpu":
+                raise
+            log.warning("out of GPU memory: continuing on the CPU")
+            self.device = torch.device("cpu")
+            self._face_restorer = self.face_restorer.moved_to(self.device)
+            return self._face_restorer.restore(crops, w)
+
+    def encode(self, aligned: np.ndarray) -> object:
+        """Everything ``decode`` needs for one face, so that a change of w costs a decode only."""
+        return self.face_restorer.encode([aligned])
+
+    def decode(self, encoded: object, w: float) -> np.ndarray:
+        return self.face_restorer.decode(encoded, w)[0]
+
+    def mix_with_fidelity_path(self, faces: list[np.ndarray], generative: list[np.ndarray], w: float
+                               ) -> list[np.ndarray]:
+        """Generative faces made elsewhere (a reference-guided decode) mixed with the fidelity path
+        at ``w``, region by region, as every plain restoration is; unchanged without the path."""
+        restorer = self.face_restorer
+        if not isinstance(restorer, TwoPathRestorer):
+            return generative
+        return restorer.finish(restorer.prepare(faces, None, generative), generative, w)
+
+    def describe_device(self) -> str:
+        return describe_device(self.device)
+
+    # -- the other networks ----------------------------------------------------------------------
+    def detector(self, name: str) -> FaceDetector:
+        if name not in self._detectors:
+            weights = None
+            if name in ("retinaface", "auto") and self.store.is_installed("retinaface-resnet50"):
+                weights = self.store.path("retinaface-resnet50")
+            self._detectors[name] = make_detector(name, retinaface_weights=weights, device=str(self.device))
+        return self._detectors[name]
+
+    def use_detector(self, name: str, detector: FaceDetector) -> None:
+        """Serve detector ``name`` with ``detector`` (a GUI's helper-process detector)."""
+        self._detectors[name] = detector
+
+    def gil_bound_detectors(self) -> tuple[str, ...]:
+        """The detector names that resolve to a detector holding the GIL (``auto`` without RetinaFace)."""
+        names = GIL_BOUND_DETECTORS
+        if not self.store.is_installed("retinaface-resnet50"):
+            names = (*names, "auto")
+        return names
+
+    def upscaler(self, name: str) -> Upscaler:
+        if name not in self._upscalers:
+            if name == "bicubic":
+                self._upscalers[name] = BicubicUpscaler()
+            else:
+                record = self.store.get(name)
+                if record.kind != "upscaler":
+                    raise LikenessError(f"model {name!r} is a {record.kind} model, not a background upscaler")
+                self._upscalers[name] = SpandrelUpscaler(self.store.path(name), device=str(self.device))
+        return self._upscalers[name]
+
+    def face_masks(self, restored: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Paste-back masks from the face parser when it is installed, else None (the feathered square)."""
+        if not self.store.is_installed("parsenet"):
+            return None
+        if self._parser is None:
+            self._parser = FaceParser(self.store.path("parsenet"), device=str(self.device))
+        return [face_mask(face.shape[0], self._parser.face_region(face)) for face in restored]
