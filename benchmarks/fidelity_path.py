@@ -62,11 +62,16 @@ def main() -> int:
     now = timed(lambda f: both.restore_faces([f], 0.5))
     encoded = {id(f): both.encode_face(f) for f in faces}
     rerender = timed(lambda f: both.decode_face(encoded[id(f)], f, 0.7))
-    print(f"model {both.model_name} + {both.fidelity_model}, backend {type(both.face_restorer.generative).__name__}, "
-          f"{len(faces)} faces × {args.repeat}, {torch.get_num_threads()} threads")
+    print(
+        f"model {both.model_name} + {both.fidelity_model}, backend {type(both.face_restorer.generative).__name__}, "
+        f"{len(faces)} faces × {args.repeat}, {torch.get_num_threads()} threads"
+    )
     print(f"generative network alone (before): {before:7.1f} ms per face")
     print(f"both paths + region blend (now):   {now:7.1f} ms per face   ({now / before:.2f}× before)")
-    print(f"slider re-render (decode at w=0.7): {rerender:7.1f} ms per face   ({100 * rerender / now:.0f} % of a restoration)")
+    print(
+        f"slider re-render (decode at w=0.7): {rerender:7.1f} ms per face   "
+        f"({100 * rerender / now:.0f} % of a restoration)"
+    )
     return 0
 
 

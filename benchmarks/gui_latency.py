@@ -35,8 +35,10 @@ def percentiles(values: list[float]) -> str:
         return "no samples"
     v = sorted(values)
     pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]  # noqa: E731
-    return (f"n={len(v):5d}  median {statistics.median(v):6.1f} ms  p95 {pick(0.95):6.1f} ms  "
-            f"p99 {pick(0.99):6.1f} ms  max {v[-1]:6.1f} ms")
+    return (
+        f"n={len(v):5d}  median {statistics.median(v):6.1f} ms  p95 {pick(0.95):6.1f} ms  "
+        f"p99 {pick(0.99):6.1f} ms  max {v[-1]:6.1f} ms"
+    )
 
 
 def main() -> int:
@@ -161,11 +163,16 @@ def main() -> int:
     window.close()
 
     print(f"Likeness GUI event-loop latency (timer every {TICK_MS} ms; lateness = how long input would wait)")
-    print(f"model {info.model} on {info.device_label}, backend {args.backend}, detector {args.detector}, "
-          f"{os.cpu_count()} CPU cores")
+    print(
+        f"model {info.model} on {info.device_label}, backend {args.backend}, detector {args.detector}, "
+        f"{os.cpu_count()} CPU cores"
+    )
     print(f"torch imported on the GUI thread before the window: {torch_before}")
-    print(f"engine start {engine_s:.1f} s (window shown at once; PyTorch import and model load in the worker); batch of {len(photos)} photos ({done} done) in {batch_s:.1f} s "
-          f"({len(photos) / batch_s:.2f} photos/s) while moving the slider and zooming every 100 ms")
+    print(
+        f"engine start {engine_s:.1f} s (window shown at once; PyTorch import and model load in the worker); "
+        f"batch of {len(photos)} photos ({done} done) in {batch_s:.1f} s "
+        f"({len(photos) / batch_s:.2f} photos/s) while moving the slider and zooming every 100 ms"
+    )
     for name, values in lateness.items():
         print(f"  {name:13} {percentiles(values)}")
     shutil.rmtree(work, ignore_errors=True)

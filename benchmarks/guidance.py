@@ -1,4 +1,5 @@
-"""Cost of test-time identity guidance: seconds per face for 0, 1, 3 guidance steps, with and without the reference prior.
+"""Cost of test-time identity guidance: seconds per face for 0, 1, 3 guidance steps, with and
+without the reference prior.
 
     python benchmarks/guidance.py [--model likeness-lite] [--faces 12] [--threads 2]
 
@@ -33,9 +34,8 @@ def main() -> int:
     import torch
 
     from engine.api import Restorer
-    from engine.references.guide import IdentityGuidance, ReferencePrior
     from engine.identity import make_embedder
-    from engine.references.guide import restore_with_references
+    from engine.references.guide import IdentityGuidance, ReferencePrior, restore_with_references
 
     torch.set_num_threads(args.threads)
     restorer = Restorer(model=args.model, device="cpu", backend="torch").torch_restorer
@@ -56,8 +56,10 @@ def main() -> int:
                 restore_with_references(restorer, [face], 0.5, [ref], embedder, plan, emb, prior, True)
             per = (time.perf_counter() - t) / len(faces)
             base = base or per
-            print(f"guidance steps {steps}{' + prior' if prior else ''}: {per * 1000:.0f} ms/face "
-                  f"({per / base:.2f}x the unguided restoration)")
+            print(
+                f"guidance steps {steps}{' + prior' if prior else ''}: {per * 1000:.0f} ms/face "
+                f"({per / base:.2f}x the unguided restoration)"
+            )
     return 0
 
 

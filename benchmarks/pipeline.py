@@ -36,7 +36,7 @@ def main() -> int:
 
     import torch
 
-    from engine.api import RestoreOptions, RestoreRequest, Restorer
+    from engine.api import RestoreOptions, Restorer, RestoreRequest
     from engine.models import ModelStore
     from engine.samples import sample_photos
 

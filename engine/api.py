@@ -37,8 +37,8 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .references import ReferenceCheck, ReferenceFace, analyse_reference, check_against
     from .pipeline import finish_face
+    from .references import ReferenceCheck, ReferenceFace, analyse_reference, check_against
     from .restorer import EngineStatus, FacePreview, Restorer
     from .runtime.device import available_devices
 

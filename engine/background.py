@@ -81,7 +81,9 @@ class SpandrelUpscaler:
         except (spandrel.UnsupportedModelError, ValueError, RuntimeError, OSError, pickle.UnpicklingError) as exc:
             raise CheckpointFormatError(f"{path}: not an upscaler model this program can load ({exc})") from None
         if not isinstance(descriptor, spandrel.ImageModelDescriptor) or (
-                descriptor.input_channels, descriptor.output_channels) != (3, 3):
+            descriptor.input_channels,
+            descriptor.output_channels,
+        ) != (3, 3):
             raise CheckpointFormatError(f"{path}: not an RGB image-to-image model")
         self._torch = torch
         self._device = torch.device(device)
@@ -116,16 +118,16 @@ class SpandrelUpscaler:
                 ex0, ex1 = max(x0 - ov, 0) if c else 0, min(x1 + ov, width) if c < len(cols) - 1 else width
                 wx = _ramp(ex0, ex1, s, x0 if c else None, x1 if c < len(cols) - 1 else None, ov)
                 tile = self._infer(rgb[ey0:ey1, ex0:ex1])
-                strip[:, ex0 * s:ex1 * s] += tile * (wy[:, None, None] * wx[None, :, None])
+                strip[:, ex0 * s : ex1 * s] += tile * (wy[:, None, None] * wx[None, :, None])
                 done += 1
                 if progress is not None:
                     progress(done / total)
             if carry is not None:
-                strip[:carry.shape[0]] += carry
+                strip[: carry.shape[0]] += carry
             # Rows below the next strip's reach are final; the rest waits for the next strip.
             final_end = (y1 - ov if r < len(rows) - 1 else height) - ey0
-            out[ey0 * s:(ey0 + final_end) * s] = np.clip(np.rint(strip[:final_end * s]), 0, 255).astype(np.uint8)
-            carry = strip[final_end * s:]
+            out[ey0 * s : (ey0 + final_end) * s] = np.clip(np.rint(strip[: final_end * s]), 0, 255).astype(np.uint8)
+            carry = strip[final_end * s :]
         return out
 
     def _infer(self, patch: np.ndarray) -> np.ndarray:
@@ -141,7 +143,7 @@ def _spans(length: int, tile: int | None) -> list[tuple[int, int]]:
     """Tile cores: ``length`` split into equal parts no longer than ``tile``."""
     count = 1 if tile is None else max(1, math.ceil(length / tile))
     edges = [round(i * length / count) for i in range(count + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def _ramp(start: int, end: int, scale: int, core_start: int | None, core_end: int | None, overlap: int) -> np.ndarray:

@@ -42,9 +42,10 @@ def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str
     for path in paths:
         if path.is_dir():
             photos = sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(OUTPUT_TAG)
-            )  # fmt: skip
+            )
             if not photos:
                 problems.append(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             found += [(p, path) for p in photos]
@@ -88,17 +89,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
         _fail("nothing to restore")
         return 2
     options = RestoreOptions(
-        fidelity=args.w, upscale=args.upscale, faces=args.faces, only_center_face=args.only_center_face,
-        aligned=args.aligned, min_face=args.min_face, color_fix=not args.no_color_fix,
-        background=args.background, detector=args.detector, references=tuple(args.ref),
-        num_references=args.num_refs, identity_guidance=args.guidance, guidance_steps=args.guidance_steps,
-    )  # fmt: skip
+        fidelity=args.w,
+        upscale=args.upscale,
+        faces=args.faces,
+        only_center_face=args.only_center_face,
+        aligned=args.aligned,
+        min_face=args.min_face,
+        color_fix=not args.no_color_fix,
+        background=args.background,
+        detector=args.detector,
+        references=tuple(args.ref),
+        num_references=args.num_refs,
+        identity_guidance=args.guidance,
+        guidance_steps=args.guidance_steps,
+    )
     for ref in args.ref:
         if not ref.is_file():
             _fail(f"{ref}: reference photo not found")
             return 2
     restorer = api.Restorer(model=args.model, device=args.device, backend=args.backend)  # loads torch
-    restorer.model_name  # fail once, before the batch, when no model is installed
+    restorer.status()  # fail once, before the batch, when no model is installed
     failed = len(problems)
     bar = tqdm(photos, unit="photo", disable=len(photos) < 2 or args.quiet, file=sys.stderr)
     for photo, root in bar:
@@ -132,7 +142,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             rows.append((r.id, r.kind, state, size, licence))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+            print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
         print(f"\nmodels folder: {store.root}")
         return 0
     if args.action == "install":
@@ -140,6 +150,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if record.non_commercial:
             print(f"note: {record.id} is licensed for non-commercial use only ({record.licence}).", file=sys.stderr)
         with tqdm(total=record.size, unit="B", unit_scale=True, desc=record.id, file=sys.stderr) as bar:
+
             def progress(done: int, total: int | None) -> None:
                 bar.total = total or bar.total
                 bar.update(done - bar.n)
@@ -162,8 +173,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     import platform
     from importlib import metadata
 
-    print(f"Likeness {metadata.version('likeness')} on Python {platform.python_version()} ({platform.system()} {platform.machine()})")
-    for dist in ("torch", "torchvision", "onnxruntime", "opencv-python-headless", "dlib-bin", "facexlib", "spandrel", "PySide6-Essentials"):
+    system = f"{platform.system()} {platform.machine()}"
+    print(f"Likeness {metadata.version('likeness')} on Python {platform.python_version()} ({system})")
+    for dist in (
+        "torch",
+        "torchvision",
+        "onnxruntime",
+        "opencv-python-headless",
+        "dlib-bin",
+        "facexlib",
+        "spandrel",
+        "PySide6-Essentials",
+    ):
         try:
             print(f"  {dist:24} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
@@ -197,36 +218,78 @@ def cmd_external(args: argparse.Namespace) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise LikenessError(f"`likeness {args.command}` needs the training package ({module_name}), "
-                                "which this installation lacks") from exc
+            raise LikenessError(
+                f"`likeness {args.command}` needs the training package ({module_name}), which this installation lacks"
+            ) from exc
         raise
     return module.main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="likeness", description="Restore faces in old photos, keeping each person recognisable.")
+    parser = argparse.ArgumentParser(
+        prog="likeness", description="Restore faces in old photos, keeping each person recognisable."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("restore", help="restore the faces in photos (files or folders)")
     r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     r.add_argument("-o", "--output", type=Path, help="output folder (default: beside each photo, as NAME_restored.EXT)")
-    r.add_argument("--w", type=_fidelity, default=0.5, help="fidelity 0..1: 0 = the face rebuilt (cleaner, more generated); 0.5 = each part rebuilt as far as it is damaged; 1 = the photo's own face, cleaned (default 0.5)")
+    r.add_argument(
+        "--w",
+        type=_fidelity,
+        default=0.5,
+        help="fidelity 0..1: 0 = the face rebuilt (cleaner, more generated); 0.5 = each part rebuilt as far "
+        "as it is damaged; 1 = the photo's own face, cleaned (default 0.5)",
+    )
     r.add_argument("--aligned", action="store_true", help="inputs are faces already aligned to the FFHQ template")
     r.add_argument("--upscale", type=int, default=2, help="output size relative to the input (default 2)")
     r.add_argument("--model", default="auto", help="restoration model name (see `likeness models list`)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    r.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="inference engine (auto: ONNX Runtime on the CPU, torch on GPUs)")
-    r.add_argument("--faces", type=_parse_faces, help="restore only these faces, numbered left to right from 0, e.g. 0,2")
+    r.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnx"],
+        help="inference engine (auto: ONNX Runtime on the CPU, torch on GPUs)",
+    )
+    r.add_argument(
+        "--faces", type=_parse_faces, help="restore only these faces, numbered left to right from 0, e.g. 0,2"
+    )
     r.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
-    r.add_argument("--min-face", type=int, default=32, help="ignore faces smaller than this many pixels (default 32; smaller finds tinier faces, slower)")
+    r.add_argument(
+        "--min-face",
+        type=int,
+        default=32,
+        help="ignore faces smaller than this many pixels (default 32; smaller finds tinier faces, slower)",
+    )
     r.add_argument("--no-color-fix", action="store_true", help="keep the network's colours instead of the input's")
     r.add_argument("--background", default="bicubic", help="bicubic, or an installed upscaler model for the background")
     r.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"], help="face detector")
-    r.add_argument("--ref", nargs="+", type=Path, default=[], metavar="FILE", help="photos of the same person to restore toward (1-5 are used per face)")
-    r.add_argument("--num-refs", type=int, default=5, help="how many of the references to use, best-ranked first (1-5, default 5)")
-    r.add_argument("--guidance", type=float, default=None, help="identity guidance strength toward the references (default 1 with --ref; 0 = off: the references are only checked)")
-    r.add_argument("--guidance-steps", type=int, default=2, help="identity guidance steps (each about one decoder pass and back; default 2; 0 = badly damaged faces only borrow the references' codes and features)")
+    r.add_argument(
+        "--ref",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="photos of the same person to restore toward (1-5 are used per face)",
+    )
+    r.add_argument(
+        "--num-refs", type=int, default=5, help="how many of the references to use, best-ranked first (1-5, default 5)"
+    )
+    r.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="identity guidance strength toward the references (default 1 with --ref; 0 = off: the references "
+        "are only checked)",
+    )
+    r.add_argument(
+        "--guidance-steps",
+        type=int,
+        default=2,
+        help="identity guidance steps (each about one decoder pass and back; default 2; 0 = badly damaged "
+        "faces only borrow the references' codes and features)",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     r.set_defaults(func=cmd_restore)
 
@@ -261,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except LikenessError as err:

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImageError, OutputError
+from .files import NEW_FILE_MODE, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,6 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 GRAY_MODES = {"1", "L", "LA", "La"}  # plus the I* and F modes, converted apart
 # A JPEG of a black-and-white photo saved as RGB has channels that differ by a level or two.
 GRAY_MEAN_SPREAD, GRAY_PEAK_SPREAD = 1.0, 4.0
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # read once at import (os.umask can only be read by setting it)
-    os.umask(mask)
-    return mask
-
-
-#: The mode a plain ``open()`` would give a new file. ``mkstemp`` creates 0600, which would make
-#: every atomically written output private to the user (unreadable to sync tools, other accounts).
-NEW_FILE_MODE = 0o666 & ~_umask()
 
 
 def temp_file_beside(path: Path, suffix: str = ".part") -> tuple[int, str]:
@@ -100,8 +90,7 @@ def read_image(path: str | os.PathLike) -> Photo:
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"{path}: the image is damaged or truncated ({exc})") from None
     rgb, alpha, gray_mode, icc = _to_rgb(upright, icc)
-    return Photo(rgb=rgb, is_gray=gray_mode or is_gray_rgb(rgb), exif=exif, icc=icc, format=fmt,
-                 path=path, alpha=alpha)
+    return Photo(rgb=rgb, is_gray=gray_mode or is_gray_rgb(rgb), exif=exif, icc=icc, format=fmt, path=path, alpha=alpha)
 
 
 def is_gray_rgb(rgb: np.ndarray) -> bool:
@@ -124,7 +113,9 @@ def _to_rgb(im: Image.Image, icc: bytes | None) -> tuple[np.ndarray, np.ndarray 
         if icc:
             srgb = ImageCms.createProfile("sRGB")
             try:
-                rgb_im = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB")
+                rgb_im = ImageCms.profileToProfile(
+                    im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB"
+                )
                 return np.asarray(rgb_im).copy(), None, False, ImageCms.ImageCmsProfile(srgb).tobytes()
             except (ImageCms.PyCMSError, OSError) as exc:
                 log.warning("CMYK profile unusable (%s); converting without it", exc)
@@ -165,8 +156,9 @@ def _set_orientation(tiff: bytearray, value: int) -> bytearray:
     return tiff
 
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray, *, like: Photo | None = None, quality: int = 95,
-                fmt: str | None = None) -> Path:
+def write_image(
+    path: str | os.PathLike, rgb: np.ndarray, *, like: Photo | None = None, quality: int = 95, fmt: str | None = None
+) -> Path:
     """Write ``rgb`` atomically to ``path`` with ``like``'s EXIF, ICC, grayness and alpha.
 
     The format comes from ``fmt`` or the suffix (jpg, png, webp, tiff). A file is either complete
@@ -184,19 +176,16 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, like: Photo | None 
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected HxWx3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
     image, options = _encode(rgb, like, fmt, quality)
+    opened = False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = temp_file_beside(path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
+            opened = True
             image.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except (OSError, ValueError) as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if not opened:  # the folder cannot be made or written to
+            raise OutputError(
+                f"{path}: cannot write there ({exc.strerror if isinstance(exc, OSError) else exc})"
+            ) from None
         raise OutputError(f"{path}: could not write the image ({exc})") from None
     return path
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .background import resize, scaled_size
 from .errors import CancelledError
 from .faces.align import FFHQ_SIZE, affine_scale, enlarge_affine, rescale_affine, warp_face
 from .faces.color import match_color, restore_grayness
@@ -31,12 +32,12 @@ from .references import ReferenceSet
 from .runtime.networks import Networks
 from .runtime.two_path import detail_side
 from .types import FaceResult, Progress, ProgressCallback, RestoreOptions, RestoreRequest, RestoreResult
-from .background import resize, scaled_size
 
 
 # -- stages -------------------------------------------------------------------------------------
-def find_faces(rgb: np.ndarray, detector: FaceDetector, min_face: float,
-               timings: dict[str, float] | None = None) -> list[FaceResult]:
+def find_faces(
+    rgb: np.ndarray, detector: FaceDetector, min_face: float, timings: dict[str, float] | None = None
+) -> list[FaceResult]:
     """Detected faces in reading order, each with its 512² alignment (no restoration)."""
     start = time.perf_counter()
     detected = detector.detect(rgb, min_face=min_face)
@@ -63,8 +64,14 @@ def finish_face(restored: np.ndarray, aligned: np.ndarray, color_fix: bool = Tru
     return match_color(restored, aligned) if color_fix else restored
 
 
-def restore_face(nets: Networks, rgb: np.ndarray, face: FaceResult, options: RestoreOptions,
-                 references: ReferenceSet | None, warnings: list[str]) -> None:
+def restore_face(
+    nets: Networks,
+    rgb: np.ndarray,
+    face: FaceResult,
+    options: RestoreOptions,
+    references: ReferenceSet | None,
+    warnings: list[str],
+) -> None:
     """Restores ``face`` in place: ``restored`` (colours fixed) and, for a face with more detail
     than the template, ``restored_from``, the crop it was made from."""
     detail = detail_crop(rgb, face, keep_detail=nets.fidelity_model is not None)
@@ -78,20 +85,30 @@ def restore_face(nets: Networks, rgb: np.ndarray, face: FaceResult, options: Res
         return finish_face(mixed, crop, options.color_fix)
 
     if references:
-        face.restored = references.restore(face.index, face.aligned, face.detection, detail, options.fidelity,
-                                           nets.torch_restorer, plain, finish_guided, warnings)
+        face.restored = references.restore(
+            face.index,
+            face.aligned,
+            face.detection,
+            detail,
+            options.fidelity,
+            nets.torch_restorer,
+            plain,
+            finish_guided,
+            warnings,
+        )
     else:
         face.restored = plain(detail)
 
 
-def paste_restored(background: np.ndarray, photo_shape: tuple[int, ...], faces: list[FaceResult],
-                   masks: list[np.ndarray] | None) -> np.ndarray:
+def paste_restored(
+    background: np.ndarray, photo_shape: tuple[int, ...], faces: list[FaceResult], masks: list[np.ndarray] | None
+) -> np.ndarray:
     """The selected faces pasted onto ``background`` (the photo upscaled), each with a soft mask."""
-    selected = [f for f in faces if f.selected]
+    selected = [f for f in faces if f.restored is not None]
     if not selected:
         return background
     scale = (background.shape[1] / photo_shape[1], background.shape[0] / photo_shape[0])
-    pasted = [(f.restored, rescale_affine(f.restored_affine, scale)) for f in selected]
+    pasted = [(f.restored, rescale_affine(f.restored_affine, scale)) for f in selected if f.restored is not None]
     return paste_faces(background, pasted, masks=masks, sources=[f.restored_from for f in selected])
 
 
@@ -153,8 +170,16 @@ class PhotoRestoration:
             output = request.output
             self.timed("write", t)
         self.report("done", 1.0, "Done")
-        return RestoreResult(request.input, output, image, faces, self.nets.model_name, self.nets.describe_device(),
-                             self.timings, self.warnings)
+        return RestoreResult(
+            request.input,
+            output,
+            image,
+            faces,
+            self.nets.model_name,
+            self.nets.describe_device(),
+            self.timings,
+            self.warnings,
+        )
 
     def restore_photo(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
         """A whole photo: find, restore the chosen faces, upscale the background and paste."""
@@ -162,8 +187,13 @@ class PhotoRestoration:
         self.report("detect", 0.05, "Finding faces")
         faces = find_faces(rgb, self.nets.detector(opts.detector), opts.min_face, self.timings)
         t = time.perf_counter()
-        chosen = select_faces([f.detection for f in faces], rgb.shape, indices=opts.faces,
-                              only_center=opts.only_center_face, min_size=opts.min_face)
+        chosen = select_faces(
+            [f.detection for f in faces],
+            rgb.shape,
+            indices=opts.faces,
+            only_center=opts.only_center_face,
+            min_size=opts.min_face,
+        )
         if not faces:
             self.warnings.append(f"{self.request.input.name}: no face found; the photo was only upscaled")
         for n, (index, _) in enumerate(chosen):

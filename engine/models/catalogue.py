@@ -9,11 +9,12 @@ a typo cannot silently blank a field.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 Kind = Literal["restoration", "fidelity", "detection", "parsing", "upscaler", "identity", "other"]
 

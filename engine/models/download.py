@@ -15,8 +15,8 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import CancelledError, ChecksumMismatchError, DownloadError
 
@@ -101,9 +101,7 @@ def _fetch(
         if err.code == 416 and have:
             # Nothing left to send: the .part is already whole (verification decides).
             return have
-        raise DownloadError(
-            f"Could not download {url}: the server answered HTTP {err.code} {err.reason}."
-        ) from err
+        raise DownloadError(f"Could not download {url}: the server answered HTTP {err.code} {err.reason}.") from err
     except urllib.error.URLError as err:
         raise DownloadError(f"Could not connect to {url}: {err.reason}.") from err
     except OSError as err:
@@ -128,9 +126,7 @@ def _fetch(
                     progress(done, total)
                 while True:
                     if cancel is not None and cancel.is_set():
-                        raise CancelledError(
-                            f"Download of {url} cancelled; {done} bytes kept for resuming."
-                        )
+                        raise CancelledError(f"Download of {url} cancelled; {done} bytes kept for resuming.")
                     chunk = response.read(CHUNK_SIZE)
                     if not chunk:
                         break
@@ -140,14 +136,10 @@ def _fetch(
                         progress(done, total)
         except (OSError, http.client.HTTPException) as err:
             raise DownloadError(
-                f"Download of {url} broke off after {done} bytes ({err}); "
-                "run it again to resume."
+                f"Download of {url} broke off after {done} bytes ({err}); run it again to resume."
             ) from err
     if total is not None and done < total:
-        raise DownloadError(
-            f"Download of {url} was truncated: got {done} of {total} bytes; "
-            "run it again to resume."
-        )
+        raise DownloadError(f"Download of {url} was truncated: got {done} of {total} bytes; run it again to resume.")
     return total
 
 
@@ -163,8 +155,7 @@ def _verify(part: Path, dest: Path, url: str, sha256: str | None, size: int | No
     if size is not None and got_size != size:
         part.unlink()
         raise ChecksumMismatchError(
-            f"{dest.name} from {url} has {got_size} bytes, expected {size}; "
-            "the download was deleted, run it again."
+            f"{dest.name} from {url} has {got_size} bytes, expected {size}; the download was deleted, run it again."
         )
     if sha256 is None:
         return

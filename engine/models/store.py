@@ -14,8 +14,9 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import platformdirs
 
@@ -103,8 +104,7 @@ class ModelStore:
             got = sha256_of(path)
             if got != record.sha256:
                 raise ChecksumMismatchError(
-                    f"{path} is damaged: sha256 expected {record.sha256}, got {got}. "
-                    f"{self._remedy(record)}"
+                    f"{path} is damaged: sha256 expected {record.sha256}, got {got}. {self._remedy(record)}"
                 )
         return path
 
@@ -132,9 +132,7 @@ class ModelStore:
         dest = self._file(record)
         if self._present(record):
             return dest
-        return download(
-            source, dest, sha256=record.sha256, size=record.size, progress=progress, cancel=cancel
-        )
+        return download(source, dest, sha256=record.sha256, size=record.size, progress=progress, cancel=cancel)
 
     def import_file(self, path: Path | str, name: str | None = None) -> ModelRecord:
         """Copy a local weights file into the store and return its record.
@@ -147,14 +145,10 @@ class ModelStore:
         if not source.is_file():
             raise CheckpointFormatError(f"Cannot import {source}: there is no such file.")
         if name is not None and not _NAME.fullmatch(name):
-            raise LikenessError(
-                f"{name!r} cannot name a model: use letters, digits, '.', '-' and '_'."
-            )
+            raise LikenessError(f"{name!r} cannot name a model: use letters, digits, '.', '-' and '_'.")
         incoming = self.root / IMPORTED_DIR
         incoming.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(
-            dir=incoming, prefix=".import-", suffix=source.suffix.lower()
-        )
+        handle, temp_name = tempfile.mkstemp(dir=incoming, prefix=".import-", suffix=source.suffix.lower())
         os.close(handle)
         temp = Path(temp_name)
         try:
@@ -257,9 +251,7 @@ class ModelStore:
         except FileNotFoundError:
             return {}
         except (ValueError, KeyError, TypeError) as err:
-            raise LikenessError(
-                f"{index} is damaged ({err!r}); move it away and import your models again."
-            ) from err
+            raise LikenessError(f"{index} is damaged ({err!r}); move it away and import your models again.") from err
 
     def _save_imported(self, records: dict[str, ModelRecord]) -> None:
         entries = [_entry_from_record(record) for record in records.values()]
@@ -288,10 +280,15 @@ def _name_from(source: Path) -> str:
 
 def _check_architecture(copy: Path, source: Path, record: ModelRecord) -> None:
     """CheckpointFormatError unless ``copy`` holds the architecture ``record`` names."""
-    if record.arch == "iresnet":
-        from engine.identity.arcface import load_iresnet
+    from engine.nets import registry  # torch-heavy: only when importing
 
-        load_iresnet(copy)  # raises CheckpointFormatError naming the problem
+    if registry.architecture(record.arch) is not None:
+        descriptor = registry.describe_file(copy, name=source)  # CheckpointFormatError naming the file
+        if descriptor.arch != record.arch:
+            raise CheckpointFormatError(
+                f"{source} is a {descriptor.arch} model, not the {record.arch} model {record.id} needs."
+            )
+        descriptor.load()  # the weights must fit the network their shapes describe
         return
     _, arch, _ = _classify(copy, source)
     if arch != record.arch:
@@ -300,24 +297,24 @@ def _check_architecture(copy: Path, source: Path, record: ModelRecord) -> None:
 
 def _classify(copy: Path, source: Path) -> tuple[Kind, str, int | None]:
     """Kind, architecture and scale of a weights file, or CheckpointFormatError."""
-    from engine.nets import identify_checkpoint  # torch-heavy: only when importing
+    from engine.nets import registry  # torch-heavy: only when importing
 
-    arch = identify_checkpoint(copy)  # None for anything else, unreadable files included
-    if arch is not None:
-        return "restoration", arch, None
+    descriptor = registry.identify_file(copy)  # None for anything else, unreadable files included
+    if descriptor is not None and descriptor.purpose == "restoration":
+        return "restoration", descriptor.arch, None
 
     import spandrel
 
     try:
-        descriptor = spandrel.ModelLoader().load_from_file(copy)
+        loaded = spandrel.ModelLoader().load_from_file(copy)
     except Exception as err:  # torch and spandrel raise many types on foreign or corrupt files
         raise CheckpointFormatError(
             f"{source} is not a model Likeness can use: expected a CodeFormer checkpoint or an "
             f"upscaler that spandrel recognises ({type(err).__name__}: {str(err).rstrip('.')})."
         ) from err
-    arch = descriptor.architecture.id.lower()
-    scale = descriptor.scale
-    if descriptor.purpose in ("SR", "Restoration") and scale > 1:
+    arch = loaded.architecture.id.lower()
+    scale = loaded.scale
+    if loaded.purpose in ("SR", "Restoration") and scale > 1:
         return "upscaler", arch, scale
     return "other", arch, scale if scale > 1 else None
 

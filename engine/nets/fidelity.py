@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -62,9 +64,10 @@ class FidelityConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "FidelityConfig":
-        data = json.loads(text)
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    def from_json(cls, text: str) -> FidelityConfig:
+        data: dict[str, Any] = json.loads(text)
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields)
 
 
 #: A tiny config for tests.
@@ -93,13 +96,19 @@ class FidelityNet(nn.Module):
         self.config = config
         chs, blocks = config.chs, config.blocks
         self.head = nn.Conv2d(3, chs[0], 3, padding=1)
-        self.down_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(n)]) for c, n in zip(chs, blocks))
-        self.downs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(chs, chs[1:]))
-        self.ups = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(chs, chs[1:]))
-        self.up_blocks = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(n)]) for c, n in zip(chs[:-1], blocks[:-1]))
+        # chs and blocks have one entry per scale (FidelityConfig checks it).
+        self.down_blocks = nn.ModuleList(
+            nn.Sequential(*[ResBlock(c) for _ in range(n)]) for c, n in zip(chs, blocks, strict=True)
+        )
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in pairwise(chs))
+        self.ups = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in pairwise(chs))
+        self.up_blocks = nn.ModuleList(
+            nn.Sequential(*[ResBlock(c) for _ in range(n)]) for c, n in zip(chs[:-1], blocks[:-1], strict=True)
+        )
         self.tail = nn.Conv2d(chs[0], 3, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        if self.tail.bias is not None:  # always: the convolution has a bias
+            nn.init.zeros_(self.tail.bias)
 
     def correction(self, x: torch.Tensor) -> torch.Tensor:
         """What the network adds to ``x`` (B,3,H,W) in [-1, 1]."""
@@ -138,15 +147,19 @@ class RegionBlend(nn.Module):
         self.config = config
         c = config.blend_chs
         self.head = nn.Sequential(
-            nn.Conv2d(self.n_features, c, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(self.n_features, c, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(c, 1, 1),
         )
 
     def features(self, lq: torch.Tensor, fidelity: torch.Tensor, generative: torch.Tensor) -> torch.Tensor:
         """(B, 6, grid, grid) log-energies of the three images (B,3,H,W) in [-1, 1]."""
         size = (self.config.blend_size, self.config.blend_size)
-        lq, fid, gen = (F.interpolate(t, size=size, mode="area").mean(1, keepdim=True) for t in (lq, fidelity, generative))
+        lq, fid, gen = (
+            F.interpolate(t, size=size, mode="area").mean(1, keepdim=True) for t in (lq, fidelity, generative)
+        )
         maps = []
         for image in (lq, fid):
             fine = detail_band(image, 1.0)
@@ -199,8 +212,9 @@ def detail_band(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return image - blurred
 
 
-def mix(fidelity: torch.Tensor, generative: torch.Tensor, share: torch.Tensor, generative_size: int,
-        detail: float = 1.0) -> torch.Tensor:
+def mix(
+    fidelity: torch.Tensor, generative: torch.Tensor, share: torch.Tensor, generative_size: int, detail: float = 1.0
+) -> torch.Tensor:
     """``share`` (B,1,h,w, any h,w) of the generative face, the rest fidelity, per pixel.
 
     A generative network that works below the face's size (likeness-lite: 128² for a 512 face)

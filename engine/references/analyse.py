@@ -57,7 +57,7 @@ def face_sharpness(aligned: np.ndarray) -> float:
     if aligned.shape[0] != FFHQ_SIZE:
         aligned = cv2.resize(aligned, (FFHQ_SIZE, FFHQ_SIZE), interpolation=cv2.INTER_CUBIC)
     s = aligned.shape[0]
-    core = aligned[s // 4: 3 * s // 4, s // 4: 3 * s // 4]
+    core = aligned[s // 4 : 3 * s // 4, s // 4 : 3 * s // 4]
     gray = cv2.cvtColor(core, cv2.COLOR_RGB2GRAY)
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
@@ -76,17 +76,22 @@ def _embedded_with_mirror(faces: Sequence[np.ndarray], embedder) -> tuple[np.nda
     """(each face's own vectors, vectors averaged with the mirror image), from one network pass."""
     views = list(faces) + [np.ascontiguousarray(f[:, ::-1]) for f in faces]
     emb = embedder.embed_images(views)
-    mean = emb[: len(faces)] + emb[len(faces):]
+    mean = emb[: len(faces)] + emb[len(faces) :]
     return emb[: len(faces)], mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
 
 
-def _analysed(path: Path, aligned: np.ndarray, detection: DetectedFace, faces_in_photo: int, yaw: float,
-              embedder) -> ReferenceFace:
+def _analysed(
+    path: Path, aligned: np.ndarray, detection: DetectedFace, faces_in_photo: int, yaw: float, embedder
+) -> ReferenceFace:
     (embedding,), (verification,) = _embedded_with_mirror([aligned], embedder)
-    return ReferenceFace(path, aligned, embedding, verification, detection, faces_in_photo, face_sharpness(aligned), yaw)
+    return ReferenceFace(
+        path, aligned, embedding, verification, detection, faces_in_photo, face_sharpness(aligned), yaw
+    )
 
 
-def analyse_reference(path: str | Path, *, embedder=None, detector: str = "auto", min_face: float = 32) -> ReferenceFace:
+def analyse_reference(
+    path: str | Path, *, embedder=None, detector: str = "auto", min_face: float = 32
+) -> ReferenceFace:
     """Read a reference photo, find its main (largest) face, align and embed it.
 
     Raises InvalidImageError for unreadable files and NoFaceFoundError (naming the file) when no

@@ -83,8 +83,9 @@ def steered_by_references(face_aligned: np.ndarray, embedder, face_size: float |
     return embedder.reference_min_sharpness is None or not verifiable(face_aligned, embedder, face_size)
 
 
-def check_against(face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None,
-                  face_size: float | None = None) -> list[ReferenceCheck]:
+def check_against(
+    face_aligned: np.ndarray, references: Sequence[ReferenceFace], *, embedder=None, face_size: float | None = None
+) -> list[ReferenceCheck]:
     """Each reference's identity match with the (unrestored) input face; UNSURE when the face
     is too damaged for any identity check (below the calibrated sharpness, or ``face_size``
     under MIN_IDENTIFIABLE_FACE)."""

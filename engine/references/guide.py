@@ -44,8 +44,9 @@ S_I = 1.2
 S_C = 1.2
 
 
-def multi_reference_logits(net, tokens: torch.Tensor, contexts: list[torch.Tensor], s_i: float = S_I,
-                           s_c: float = S_C) -> torch.Tensor:
+def multi_reference_logits(
+    net, tokens: torch.Tensor, contexts: list[torch.Tensor], s_i: float = S_I, s_c: float = S_C
+) -> torch.Tensor:
     """Eq. 6 on code logits. ``tokens``: the LQ token embeddings; ``contexts``: one per reference."""
     adapter = net.reference
     if adapter is None:
@@ -81,9 +82,14 @@ class ReferencePrior:
         return torch.tensor([1.0 if face_sharpness(f) < self.max_sharpness else 0.0 for f in faces])
 
 
-def apply_reference_prior(net, logits: torch.Tensor, lq_features: tuple[torch.Tensor, ...],
-                          ref_features: tuple[torch.Tensor, ...], weights: torch.Tensor, prior: ReferencePrior
-                          ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+def apply_reference_prior(
+    net,
+    logits: torch.Tensor,
+    lq_features: tuple[torch.Tensor, ...],
+    ref_features: tuple[torch.Tensor, ...],
+    weights: torch.Tensor,
+    prior: ReferencePrior,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     """Logits and LQ features with the references' codes and features mixed in, per face by ``weights``.
 
     ``ref_features``: the references' (latent, *skips) from ``encode_features``; several
@@ -95,7 +101,7 @@ def apply_reference_prior(net, logits: torch.Tensor, lq_features: tuple[torch.Te
     wl = weights.to(logits.dtype).view(-1, 1, 1)
     logits = logits + wl * prior.codes * ref_logp.to(logits.dtype)
     mixed = [lq_features[0]]
-    for f, r in zip(lq_features[1:], ref_features[1:]):
+    for f, r in zip(lq_features[1:], ref_features[1:], strict=True):
         wf = (weights.to(f.dtype) * prior.features).view(-1, 1, 1, 1)
         mixed.append(f + wf * (r.mean(0, keepdim=True).to(f.dtype) - f))
     return logits, tuple(mixed)
@@ -128,9 +134,15 @@ def soft_codes(net, logits: torch.Tensor, temperature: float = 1.0) -> torch.Ten
     return feats.transpose(1, 2).reshape(logits.shape[0], -1, side, side)
 
 
-def identity_guided_decode(net, logits: torch.Tensor, lq_features: tuple[torch.Tensor, ...], w: float,
-                           target: torch.Tensor, embedder, guidance: IdentityGuidance = IdentityGuidance()
-                           ) -> tuple[torch.Tensor, dict[str, float]]:
+def identity_guided_decode(
+    net,
+    logits: torch.Tensor,
+    lq_features: tuple[torch.Tensor, ...],
+    w: float,
+    target: torch.Tensor,
+    embedder,
+    guidance: IdentityGuidance = IdentityGuidance(),
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Decode with δ optimised toward ``target`` (B, D) unit identity vectors.
 
     Returns (image in [-1,1], {"cos_before", "cos_after"}); the unguided decode is the hard
@@ -142,7 +154,7 @@ def identity_guided_decode(net, logits: torch.Tensor, lq_features: tuple[torch.T
     try:
         return _guided_decode(net, logits, lq_features, w, target, embedder, guidance)
     finally:
-        for p, flag in zip(net.parameters(), flags):
+        for p, flag in zip(net.parameters(), flags, strict=True):
             p.requires_grad_(flag)
 
 
@@ -188,7 +200,7 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     feat_scales = [f.std().detach().clamp_min(1e-3) for f in skips]
 
     def features() -> tuple[torch.Tensor, ...]:
-        return (lq_features[0], *(f + e for f, e in zip(skips, eps))) if eps else lq_features
+        return (lq_features[0], *(f + e for f, e in zip(skips, eps, strict=True))) if eps else lq_features
 
     with torch.enable_grad():
         for _ in range(guidance.steps):
@@ -199,8 +211,10 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
             grads = torch.autograd.grad(loss, [delta, *eps], allow_unused=True)  # a skip CFT may not read
             # Normalised steps: the same strength means the same change for any logit/feature scale.
             delta = (delta - guidance.strength * scale * _unit(grads[0])).detach().requires_grad_(True)
-            eps = [(e if g is None else e - guidance.features * fs * _unit(g)).detach().requires_grad_(True)
-                   for e, g, fs in zip(eps, grads[1:], feat_scales)]
+            eps = [
+                (e if g is None else e - guidance.features * fs * _unit(g)).detach().requires_grad_(True)
+                for e, g, fs in zip(eps, grads[1:], feat_scales, strict=True)
+            ]
     with torch.no_grad():
         out = net.decode(net.codes_from_logits(logits + delta), features(), w)
         cos_out = F.cosine_similarity(embed(out), target)
@@ -211,10 +225,19 @@ def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
     return out, {"cos_before": cos_before, "cos_after": cos_after}
 
 
-def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: float, references: list[np.ndarray],
-                            embedder, guidance=None, embeddings: np.ndarray | None = None, prior=None,
-                            guide_identifiable: bool = False, face_sizes: list[float] | None = None,
-                            guided: list[bool] | None = None) -> tuple[list[np.ndarray], dict[str, float]]:
+def restore_with_references(
+    restorer: FaceRestorer,
+    faces: list[np.ndarray],
+    w: float,
+    references: list[np.ndarray],
+    embedder,
+    guidance=None,
+    embeddings: np.ndarray | None = None,
+    prior=None,
+    guide_identifiable: bool = False,
+    face_sizes: list[float] | None = None,
+    guided: list[bool] | None = None,
+) -> tuple[list[np.ndarray], dict[str, float]]:
     """Restore ``faces`` guided by aligned ``references`` (uint8 RGB, same person).
 
     ``embeddings``: the references' identity vectors when already known (``ReferenceFace``).
@@ -243,8 +266,10 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
         known = None if embeddings is None else torch.from_numpy(np.asarray(embeddings, np.float32))
         id_emb, ref_feats = reference_inputs(net, embedder, refs, known)
         if net.reference is not None:
-            contexts = [net.reference.context(id_emb[i:i + 1], ref_feats[0][i:i + 1]).expand(-1, len(faces), -1)
-                        for i in range(len(references))]
+            contexts = [
+                net.reference.context(id_emb[i : i + 1], ref_feats[0][i : i + 1]).expand(-1, len(faces), -1)
+                for i in range(len(references))
+            ]
             logits = multi_reference_logits(net, tokens, contexts)
         else:
             logits = net.transform(tokens)
@@ -253,7 +278,9 @@ def restore_with_references(restorer: FaceRestorer, faces: list[np.ndarray], w: 
         target = torch.nn.functional.normalize(id_emb.mean(0, keepdim=True), dim=-1).expand(len(faces), -1)
     if guided is None:
         sizes = face_sizes or [None] * len(faces)
-        guided = [guide_identifiable or steered_by_references(f, embedder, s) for f, s in zip(faces, sizes, strict=True)]
+        guided = [
+            guide_identifiable or steered_by_references(f, embedder, s) for f, s in zip(faces, sizes, strict=True)
+        ]
     if guidance is not None and guidance.strength > 0 and guidance.steps > 0 and any(guided):
         out, stats = identity_guided_decode(net, logits, feats, w, target, embedder, guidance)
         if not all(guided):

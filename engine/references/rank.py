@@ -31,7 +31,7 @@ def rank_references(candidates: Sequence[ReferenceFace], input_yaw: float = 0.0,
     consistency = rank([c.similarity for c in checks])
     sharpness = rank([c.sharpness for c in candidates])
     scores = []
-    for i, (ref, chk) in enumerate(zip(candidates, checks)):
+    for i, (ref, chk) in enumerate(zip(candidates, checks, strict=True)):
         pose = max(0.0, 1.0 - abs(ref.yaw - input_yaw) / 90.0)
         scores.append((chk.matches, consistency[i] + 0.5 * sharpness[i] + 0.5 * pose, -i))
     ranked = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)

@@ -48,8 +48,13 @@ class ReferenceSet:
         self.settings = settings
 
     @classmethod
-    def prepare(cls, paths: Sequence[Path], analyse: Callable[[Path], ReferenceFace], warnings: list[str],
-                settings: GuidanceSettings = GuidanceSettings()) -> ReferenceSet:
+    def prepare(
+        cls,
+        paths: Sequence[Path],
+        analyse: Callable[[Path], ReferenceFace],
+        warnings: list[str],
+        settings: GuidanceSettings = GuidanceSettings(),
+    ) -> ReferenceSet:
         """Analysed references; unreadable or face-less files and odd ones out become warnings."""
         refs = []
         for path in paths:
@@ -61,8 +66,9 @@ class ReferenceSet:
             checks = check_consistency(refs)
             for ref, check in zip(refs, checks, strict=True):
                 if not check.matches:
-                    warnings.append(f"reference {ref.path.name} not used: it does not match the other references "
-                                    f"({check.text})")
+                    warnings.append(
+                        f"reference {ref.path.name} not used: it does not match the other references ({check.text})"
+                    )
             refs = [r for r, c in zip(refs, checks, strict=True) if c.matches] or refs
         elif len(refs) == 2 and not check_consistency(refs)[0].matches:
             warnings.append(f"references {refs[0].path.name} and {refs[1].path.name} may show different people")
@@ -75,8 +81,18 @@ class ReferenceSet:
     def strength(self) -> float:
         return 1.0 if self.settings.strength is None else self.settings.strength
 
-    def restore(self, index: int, aligned: np.ndarray, detection: DetectedFace, detail: np.ndarray, w: float,
-                restorer: FaceRestorer, plain: PlainRestore, finish: FinishGuided, warnings: list[str]) -> np.ndarray:
+    def restore(
+        self,
+        index: int,
+        aligned: np.ndarray,
+        detection: DetectedFace,
+        detail: np.ndarray,
+        w: float,
+        restorer: FaceRestorer,
+        plain: PlainRestore,
+        finish: FinishGuided,
+        warnings: list[str],
+    ) -> np.ndarray:
         """Face ``index`` (``aligned``, the 512 crop the checks read) restored toward the references.
 
         ``detail``: the face's crop at its detail size; the result has its size, ready to paste.
@@ -86,21 +102,36 @@ class ReferenceSet:
         checks = check_against(aligned, chosen, face_size=detection.size)
         for ref, check in zip(chosen, checks, strict=True):
             if check.mismatch:
-                warnings.append(f"face {index}: reference {ref.path.name} {check.text}; a wrong reference "
-                                "pulls the face toward another person")
+                warnings.append(
+                    f"face {index}: reference {ref.path.name} {check.text}; a wrong reference "
+                    "pulls the face toward another person"
+                )
         if chosen and all(c.verdict == UNSURE for c in checks):
-            warnings.append(f"face {index}: too damaged to confirm that the references show this person; "
-                            "make sure they do, a wrong reference pulls the face toward another person")
+            warnings.append(
+                f"face {index}: too damaged to confirm that the references show this person; "
+                "make sure they do, a wrong reference pulls the face toward another person"
+            )
         strength = self.strength
         embedder = make_embedder(device=restorer.device)
         steered = steered_by_references(aligned, embedder, detection.size)
         if restorer.net.reference is None and (strength <= 0 or not steered):
             if strength > 0:
-                warnings.append(f"face {index}: clear enough to be restored from the photo itself; the "
-                                "references were checked, and guide only faces too damaged to show who they are")
+                warnings.append(
+                    f"face {index}: clear enough to be restored from the photo itself; the "
+                    "references were checked, and guide only faces too damaged to show who they are"
+                )
             return plain(detail)
         guidance = IdentityGuidance(strength=strength, steps=self.settings.steps) if strength > 0 else None
         prior = ReferencePrior() if strength > 0 else None  # strength 0: the references are only checked
-        restored, _ = restore_with_references(restorer, [aligned], w, [r.aligned for r in chosen], embedder, guidance,
-                                              np.stack([r.embedding for r in chosen]), prior, guided=[steered])
+        restored, _ = restore_with_references(
+            restorer,
+            [aligned],
+            w,
+            [r.aligned for r in chosen],
+            embedder,
+            guidance,
+            np.stack([r.embedding for r in chosen]),
+            prior,
+            guided=[steered],
+        )
         return finish(detail, restored[0])

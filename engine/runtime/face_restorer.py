@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from ..errors import OutOfMemoryError
-from ..nets.codeformer import CodeFormer
 from ..faces.align import FFHQ_SIZE
+from ..nets.codeformer import CodeFormer
 from .device import is_out_of_memory
-
 
 
 @dataclass
@@ -30,7 +29,7 @@ class EncodedFaces:
     codes: torch.Tensor
     lq_features: tuple[torch.Tensor, ...]
 
-    def to(self, device: torch.device) -> "EncodedFaces":
+    def to(self, device: torch.device) -> EncodedFaces:
         return EncodedFaces(self.codes.to(device), tuple(f.to(device) for f in self.lq_features))
 
 
@@ -55,13 +54,13 @@ class FaceNetwork(Protocol):
 
     backend: str
 
-    def encode(self, faces: list[np.ndarray]) -> Any: ...
+    def encode(self, faces: list[np.ndarray], /) -> Any: ...
 
-    def decode(self, encoded: Any, w: float) -> list[np.ndarray]: ...
+    def decode(self, encoded: Any, w: float, /) -> list[np.ndarray]: ...
 
-    def restore(self, faces: list[np.ndarray], w: float) -> list[np.ndarray]: ...
+    def restore(self, faces: list[np.ndarray], w: float, /) -> list[np.ndarray]: ...
 
-    def moved_to(self, device: torch.device) -> FaceNetwork: ...
+    def moved_to(self, device: torch.device, /) -> FaceNetwork: ...
 
 
 class FaceRestorer:
@@ -109,5 +108,5 @@ class FaceRestorer:
                 torch.cuda.empty_cache()
             raise OutOfMemoryError(f"{self.device} ran out of memory running {self.name or 'the model'}") from exc
 
-    def moved_to(self, device: torch.device) -> "FaceRestorer":
+    def moved_to(self, device: torch.device) -> FaceRestorer:
         return FaceRestorer(self.net, device, self.name)

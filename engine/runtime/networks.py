@@ -191,8 +191,9 @@ class Networks:
     def decode(self, encoded: object, w: float) -> np.ndarray:
         return self.face_restorer.decode(encoded, w)[0]
 
-    def mix_with_fidelity_path(self, faces: list[np.ndarray], generative: list[np.ndarray], w: float
-                               ) -> list[np.ndarray]:
+    def mix_with_fidelity_path(
+        self, faces: list[np.ndarray], generative: list[np.ndarray], w: float
+    ) -> list[np.ndarray]:
         """Generative faces made elsewhere (a reference-guided decode) mixed with the fidelity path
         at ``w``, region by region, as every plain restoration is; unchanged without the path."""
         restorer = self.face_restorer

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_folder
 from ..nets.codeformer import CodeFormer
-from .face_restorer import EncodedFaces, array_to_faces, faces_to_array
+from .face_restorer import array_to_faces, faces_to_array
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +35,19 @@ def export_cached(net_factory, model_file: Path, cache_root: Path) -> tuple[Path
         return folder / "encoder.onnx", folder / "decoder.onnx", info["size"], info["features"]
     net: CodeFormer = net_factory()
     log.info("exporting %s to ONNX once (cached in %s)", model_file.name, folder)
-    cache_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
-    try:
+    with atomic_folder(folder) as tmp:
         export_onnx(net, tmp)
         info = {"size": net.config.img_size, "features": feature_names(net), "source": str(model_file)}
         (tmp / "info.json").write_text(json.dumps(info))
-        if folder.exists():  # a concurrent export finished first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder / "encoder.onnx", folder / "decoder.onnx", info["size"], info["features"]
+
+
+@dataclass
+class OnnxEncoded:
+    """The encoder graph's outputs for a batch of faces (what the decoder graph reads back)."""
+
+    codes: np.ndarray
+    lq_features: tuple[np.ndarray, ...]
 
 
 class OnnxFaceRestorer:
@@ -74,18 +72,18 @@ class OnnxFaceRestorer:
 
         self.device = torch.device("cpu")
 
-    def encode(self, faces: list[np.ndarray]) -> EncodedFaces:
+    def encode(self, faces: list[np.ndarray]) -> OnnxEncoded:
         codes, _logits, *feats = self.encoder.run(None, {"face": faces_to_array(faces, self.size)})
-        return EncodedFaces(codes, tuple(feats))
+        return OnnxEncoded(np.asarray(codes), tuple(np.asarray(f) for f in feats))
 
-    def decode(self, encoded: EncodedFaces, w: float) -> list[np.ndarray]:
-        feeds = dict(zip(self.feature_names, encoded.lq_features))
+    def decode(self, encoded: OnnxEncoded, w: float) -> list[np.ndarray]:
+        feeds = dict(zip(self.feature_names, encoded.lq_features, strict=True))
         w_input = np.full((len(encoded.codes),), w, np.float32)
         (image,) = self.decoder.run(None, {"codes": encoded.codes, "w": w_input, **feeds})
-        return array_to_faces(image)
+        return array_to_faces(np.asarray(image))
 
     def restore(self, faces: list[np.ndarray], w: float) -> list[np.ndarray]:
         return self.decode(self.encode(faces), w)
 
-    def moved_to(self, device) -> "OnnxFaceRestorer":
+    def moved_to(self, device) -> OnnxFaceRestorer:
         return self

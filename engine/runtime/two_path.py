@@ -20,6 +20,7 @@ and a blend.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,9 @@ import cv2
 import numpy as np
 import torch
 
-from ..nets.fidelity import FidelityModel, detail_sigma, slider_detail, slider_weight
 from ..faces.align import FFHQ_SIZE
+from ..files import atomic_path
+from ..nets.fidelity import FidelityModel, detail_sigma, slider_detail, slider_weight
 
 #: The largest crop a face is restored on (a 2048² face is 48 MB per float copy).
 MAX_DETAIL_SIDE = 2048
@@ -91,7 +93,7 @@ class FidelityPath:
         """The U-Net's correction, (B, S, S, 3) float32 in 0..255 units."""
         x = _to_tensor(small, self.device)
         if self._session is not None:
-            (out,) = self._session.run(None, {"face": x.numpy()})
+            out = np.asarray(self._session.run(None, {"face": x.numpy()})[0])
         else:
             out = self.model.net.correction(x).float().cpu().numpy()
         return out.transpose(0, 2, 3, 1) * 127.5
@@ -104,22 +106,28 @@ class FidelityPath:
         """
         correction = self._correction([_resize(f, self.work_size) for f in faces])
         out = []
-        for face, corr in zip(faces, correction):
+        for face, corr in zip(faces, correction, strict=True):
             if face.shape[0] != corr.shape[0]:
                 corr = cv2.resize(corr, (face.shape[1], face.shape[0]), interpolation=cv2.INTER_CUBIC)
             out.append(np.clip(face.astype(np.float32) + corr, 0, 255))
         return out
 
     @torch.inference_mode()
-    def damage(self, faces: list[np.ndarray], fidelity: list[np.ndarray], generative: list[np.ndarray]) -> list[np.ndarray]:
+    def damage(
+        self, faces: list[np.ndarray], fidelity: list[np.ndarray], generative: list[np.ndarray]
+    ) -> list[np.ndarray]:
         """Per-region damage maps (grid × grid, float32 in [0, 1]): the generative share at w = 0.5."""
         side = self.model.config.blend_size
-        lq, fid, gen = (_to_tensor([_resize(np.asarray(f, np.float32), side) for f in group], self.device)
-                        for group in (faces, fidelity, generative))
+        lq, fid, gen = (
+            _to_tensor([_resize(np.asarray(f, np.float32), side) for f in group], self.device)
+            for group in (faces, fidelity, generative)
+        )
         return list(self.model.blend(lq, fid, gen)[:, 0].float().cpu().numpy())
 
 
-def combine(fidelity: np.ndarray, generative: np.ndarray, damage: np.ndarray, w: float, generative_size: int) -> np.ndarray:
+def combine(
+    fidelity: np.ndarray, generative: np.ndarray, damage: np.ndarray, w: float, generative_size: int
+) -> np.ndarray:
     """The face at slider ``w``: per region, ``slider_weight`` of the generative face (with
     ``slider_detail`` of the fidelity face's fine detail), the rest fidelity. uint8 out.
 
@@ -133,36 +141,33 @@ def combine(fidelity: np.ndarray, generative: np.ndarray, damage: np.ndarray, w:
     sigma, detail = detail_sigma(side, generative_size), slider_detail(w)
     if sigma > 0 and detail > 0:
         radius = max(1, int(np.ceil(3 * sigma)))
-        band = fidelity - cv2.GaussianBlur(fidelity, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_REFLECT_101)
+        band = fidelity - cv2.GaussianBlur(
+            fidelity, (2 * radius + 1, 2 * radius + 1), sigma, borderType=cv2.BORDER_REFLECT_101
+        )
         gen += detail * band
     return np.clip(np.rint(share * gen + (1 - share) * fidelity), 0, 255).astype(np.uint8)
 
 
 def export_correction(model: FidelityModel, model_file: Path, cache_root: Path) -> Path:
     """The U-Net's correction as an ONNX graph, exported once per model file (size, mtime)."""
-    import os
-    import tempfile
-    import warnings
-
     stat = model_file.stat()
     target = cache_root / f"{model_file.stem}-{stat.st_size}-{stat.st_mtime_ns}.onnx"
     if target.is_file():
         return target
-    cache_root.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=cache_root)
-    os.close(handle)
-    try:
-        net = model.net.float().cpu().eval()
-        graph = _Correction(net)
-        x = torch.zeros(1, 3, model.config.work_size, model.config.work_size)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(graph, (x,), tmp, input_names=["face"], output_names=["correction"], opset_version=17,
-                              dynamo=False, dynamic_axes={"face": {0: "batch", 2: "side", 3: "side"}})
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    graph = _Correction(model.net.float().cpu().eval())
+    x = torch.zeros(1, 3, model.config.work_size, model.config.work_size)
+    with atomic_path(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            (x,),
+            str(tmp),
+            input_names=["face"],
+            output_names=["correction"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"face": {0: "batch", 2: "side", 3: "side"}},
+        )
     return target
 
 
@@ -226,12 +231,12 @@ class TwoPathRestorer:
     def finish(self, prepared: PreparedFaces, generative: list[np.ndarray], w: float) -> list[np.ndarray]:
         """Combines generative faces (any source: a plain or reference-guided decode) at ``w``."""
         size = self.generative.size
-        return [combine(f, g, d, w, size) for f, g, d in zip(prepared.fidelity, generative, prepared.damage)]
+        parts = zip(prepared.fidelity, generative, prepared.damage, strict=True)
+        return [combine(f, g, d, w, size) for f, g, d in parts]
 
     def restore(self, faces: list[np.ndarray], w: float) -> list[np.ndarray]:
         return self.decode(self.encode(faces), w)
 
-    def moved_to(self, device: torch.device) -> "TwoPathRestorer":
+    def moved_to(self, device: torch.device) -> TwoPathRestorer:
         onnx = self.fidelity.onnx_file if device.type == "cpu" else None
         return TwoPathRestorer(self.generative.moved_to(device), FidelityPath(self.fidelity.model, device, onnx))
-

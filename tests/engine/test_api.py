@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.api import RestoreOptions, RestoreRequest, Restorer
+from engine.api import RestoreOptions, Restorer, RestoreRequest
 from engine.errors import CancelledError, LikenessError, NoFaceFoundError
 from engine.models import ModelStore
 from engine.nets.codeformer import TINY, CodeFormer, save_codeformer

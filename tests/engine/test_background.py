@@ -68,7 +68,8 @@ def test_scale_mismatch_runs_the_model_then_resizes(tmp_path):
 def test_progress_reports_each_tile(tmp_path):
     seen: list[float] = []
     SpandrelUpscaler(tiny_model(tmp_path, scale=2, num_conv=2), tile=64, overlap=16).upscale(
-        photo(), 2, progress=seen.append)
+        photo(), 2, progress=seen.append
+    )
     assert len(seen) == 3 * 4 and seen == sorted(seen) and seen[-1] == 1.0
 
 

@@ -9,15 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.api import RestoreOptions, RestoreRequest, Restorer
+from engine.api import RestoreOptions, Restorer, RestoreRequest
 from engine.errors import LikenessError
-from engine.references.guide import (IdentityGuidance, ReferencePrior, apply_reference_prior, centred_identity,
-                             identity_guided_decode)
 from engine.identity import make_embedder
 from engine.imageio import read_image, write_image
 from engine.models import ModelStore
 from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
 from engine.nets.codeformer.reference import ReferenceAdapter
+from engine.references.guide import (
+    IdentityGuidance,
+    ReferencePrior,
+    apply_reference_prior,
+    centred_identity,
+    identity_guided_decode,
+)
 from tests.conftest import shared_path
 
 
@@ -60,7 +65,9 @@ def test_guidance_reaches_the_features_cft_fuses_in_and_training_does_not():
     quant = net.quantize.lookup(net.codes_from_logits(net.predict_logits(feats[0])), TINY.latent_side)
     trained = torch.autograd.grad(net.decode_features(quant, feats, 0.5).sum(), feats[1:], allow_unused=True)
     assert all(g is None for g in trained)
-    guided = torch.autograd.grad(net.decode_features(quant, feats, 0.5, detach_skips=False).sum(), feats[1:], allow_unused=True)
+    guided = torch.autograd.grad(
+        net.decode_features(quant, feats, 0.5, detach_skips=False).sum(), feats[1:], allow_unused=True
+    )
     assert any(g is not None and g.abs().sum() > 0 for g in guided)
 
 
@@ -70,8 +77,9 @@ def test_the_reference_prior_reaches_only_the_faces_too_damaged_to_carry_their_i
     prior = ReferencePrior(codes=0.5, features=0.4)
     rng = np.random.default_rng(0)
     sharp = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
-    blurred = cv2.resize(cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (512, 512),
-                         interpolation=cv2.INTER_CUBIC)
+    blurred = cv2.resize(
+        cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (512, 512), interpolation=cv2.INTER_CUBIC
+    )
     weights = prior.weights([sharp, blurred])
     assert weights.tolist() == [0.0, 1.0]
     with torch.no_grad():
@@ -80,10 +88,11 @@ def test_the_reference_prior_reaches_only_the_faces_too_damaged_to_carry_their_i
         refs = net.encode_features(torch.rand(3, 3, 64, 64) * 2 - 1)
         new_logits, new_feats = apply_reference_prior(net, logits, feats, refs, weights, prior)
         ref_logp = torch.log_softmax(net.predict_logits(refs[0]), -1).mean(0)
-    assert torch.equal(new_logits[0], logits[0]) and all(torch.equal(a[0], b[0]) for a, b in zip(new_feats, feats))
+    assert torch.equal(new_logits[0], logits[0])
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(new_feats, feats, strict=True))
     assert torch.allclose(new_logits[1], logits[1] + 0.5 * ref_logp, atol=1e-5)
     assert torch.equal(new_feats[0], feats[0])  # the transformer's input is left alone
-    for f, r, g in zip(feats[1:], refs[1:], new_feats[1:]):  # 40 % of the way to the references' mean
+    for f, r, g in zip(feats[1:], refs[1:], new_feats[1:], strict=True):  # 40 % of the way to the references' mean
         assert torch.allclose(g[1], 0.6 * f[1] + 0.4 * r.mean(0), atol=1e-5)
     untouched = apply_reference_prior(net, logits, feats, refs, torch.zeros(2), prior)
     assert untouched[0] is logits and untouched[1] is feats
@@ -99,8 +108,9 @@ def test_guidance_goes_only_to_faces_too_damaged_to_identify():
     emb = make_embedder("dlib")
     rng = np.random.default_rng(1)
     sharp = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
-    damaged = cv2.resize(cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (512, 512),
-                         interpolation=cv2.INTER_CUBIC)
+    damaged = cv2.resize(
+        cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (512, 512), interpolation=cv2.INTER_CUBIC
+    )
     ref = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
     plan = IdentityGuidance(steps=1)
     plain, _ = restore_with_references(restorer, [sharp], 0.5, [ref], emb)
@@ -148,7 +158,9 @@ def album(tmp_path_factory):
 
 def test_restoring_with_references_warns_about_the_wrong_person(restorer, album, tmp_path):
     photo, refs, stranger = album[0], album[1:4], album[4]
-    opts = RestoreOptions(detector="hog", references=tuple(refs) + (stranger, tmp_path / "missing.jpg"), num_references=2)
+    opts = RestoreOptions(
+        detector="hog", references=tuple(refs) + (stranger, tmp_path / "missing.jpg"), num_references=2
+    )
     result = restorer.restore(RestoreRequest(photo, tmp_path / "out.png", opts))
     assert (tmp_path / "out.png").is_file() and result.faces[0].restored is not None
     text = "\n".join(result.warnings)
@@ -191,6 +203,8 @@ def test_cli_takes_references(restorer, album, tmp_path, monkeypatch):
     from engine import cli
 
     monkeypatch.setattr(cli, "Restorer", None, raising=False)
-    args = cli.build_parser().parse_args(["restore", str(album[0]), "--ref", str(album[1]), str(album[2]), "--num-refs", "2"])
+    args = cli.build_parser().parse_args(
+        ["restore", str(album[0]), "--ref", str(album[1]), str(album[2]), "--num-refs", "2"]
+    )
     assert args.ref == [album[1], album[2]] and args.num_refs == 2 and args.guidance is None
     assert cli.main(["restore", str(album[0]), "--ref", str(tmp_path / "nope.jpg")]) == 2

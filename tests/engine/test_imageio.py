@@ -74,7 +74,8 @@ def test_exif_orientation_is_applied(tmp_path, orientation, fmt):
 def test_exif_date_and_icc_survive_read_write(tmp_path, suffix):
     src = tmp_path / "in.jpg"
     Image.fromarray(np.ascontiguousarray(stored_for(upright_image(), 6))).save(
-        src, "JPEG", exif=exif_bytes(6), icc_profile=srgb_icc(), quality=95)
+        src, "JPEG", exif=exif_bytes(6), icc_profile=srgb_icc(), quality=95
+    )
     photo = read_image(src)
     assert photo.format == "JPEG" and photo.icc == srgb_icc()
 
@@ -232,8 +233,7 @@ def test_bad_input_raises_invalid_image_naming_file_and_cause(tmp_path, case):
         Image.fromarray(np.kron(upright_image(), np.ones((8, 8, 1), np.uint8))).save(path, quality=95)
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])
-    cause = {"missing": "not found", "empty": "empty", "not an image": "not an image",
-             "truncated": "truncated"}[case]
+    cause = {"missing": "not found", "empty": "empty", "not an image": "not an image", "truncated": "truncated"}[case]
     with pytest.raises(InvalidImageError, match=cause) as err:
         read_image(path)
     assert path.name in str(err.value)

@@ -8,10 +8,17 @@ import pytest
 
 from engine.errors import NoFaceFoundError
 from engine.faces.align import face_template
-from engine.imageio import write_image
 from engine.identity import make_embedder
-from engine.references import (UNSURE, analyse_reference, check_against, check_consistency, estimate_yaw, face_sharpness,
-                               rank_references)
+from engine.imageio import write_image
+from engine.references import (
+    UNSURE,
+    analyse_reference,
+    check_against,
+    check_consistency,
+    estimate_yaw,
+    face_sharpness,
+    rank_references,
+)
 from tests.conftest import shared_path
 
 
@@ -63,8 +70,9 @@ def test_a_face_too_damaged_to_identify_gets_no_verdict(album):
     """A 20-pixel face carries too little identity for any check: neither a pass nor a false alarm."""
     floor = make_embedder().reference_min_sharpness
     assert floor is not None and 1.5 < floor < 5  # calibrated by training.reference_check
-    tiny = cv2.resize(cv2.resize(album[0].aligned, (20, 20), interpolation=cv2.INTER_AREA), (512, 512),
-                      interpolation=cv2.INTER_CUBIC)
+    tiny = cv2.resize(
+        cv2.resize(album[0].aligned, (20, 20), interpolation=cv2.INTER_AREA), (512, 512), interpolation=cv2.INTER_CUBIC
+    )
     assert face_sharpness(tiny) < floor <= face_sharpness(album[0].aligned)
     checks = check_against(tiny, album[1:])
     assert {c.verdict for c in checks} == {UNSURE}

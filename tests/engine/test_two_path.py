@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.api import RestoreOptions, RestoreRequest, Restorer
+from engine.api import RestoreOptions, Restorer, RestoreRequest
 from engine.faces.align import enlarge_affine, estimate_affine, face_template, warp_face
 from engine.imageio import read_image
 from engine.models import ModelStore
@@ -33,7 +33,9 @@ def tiny_two_path() -> TwoPathRestorer:
     torch.manual_seed(0)
     model = FidelityModel(TINY_FIDELITY)
     torch.nn.init.normal_(model.net.tail.weight, std=0.02)  # a network that changes the face
-    return TwoPathRestorer(FaceRestorer(CodeFormer(TINY), torch.device("cpu"), "tiny"), FidelityPath(model, torch.device("cpu")))
+    return TwoPathRestorer(
+        FaceRestorer(CodeFormer(TINY), torch.device("cpu"), "tiny"), FidelityPath(model, torch.device("cpu"))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,9 @@ def test_a_slider_move_reruns_only_the_generative_decode(tiny_two_path, face, mo
 
 def test_restore_is_encode_then_decode_for_any_w(tiny_two_path, face):
     for w in (0.0, 0.5, 0.7):
-        assert np.array_equal(tiny_two_path.restore([face], w)[0], tiny_two_path.decode(tiny_two_path.encode([face]), w)[0])
+        assert np.array_equal(
+            tiny_two_path.restore([face], w)[0], tiny_two_path.decode(tiny_two_path.encode([face]), w)[0]
+        )
 
 
 def test_faces_larger_than_the_template_keep_their_own_size(tiny_two_path, face):
@@ -98,7 +102,9 @@ def bundled() -> tuple[Restorer, Restorer]:
     store = ModelStore()
     if not (store.is_installed("likeness-lite") and store.is_installed("likeness-fidelity")):
         pytest.skip("needs the bundled likeness-lite and likeness-fidelity")
-    return Restorer(model="likeness-lite", device="cpu", store=store), Restorer(model="likeness-lite", device="cpu", store=store, fidelity=None)
+    return Restorer(model="likeness-lite", device="cpu", store=store), Restorer(
+        model="likeness-lite", device="cpu", store=store, fidelity=None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +130,18 @@ def test_the_slider_runs_monotonically_toward_the_original(bundled, which, close
     face = request.getfixturevalue(which)
     two_path = bundled[0]
     encoded = two_path.encode_face(face)
-    distance = [np.abs(two_path.decode_face(encoded, face, w).astype(float) - face).mean() for w in np.linspace(0, 1, 11)]
-    assert all(b <= a + 0.05 for a, b in zip(distance, distance[1:])), distance
+    distance = [
+        np.abs(two_path.decode_face(encoded, face, w).astype(float) - face).mean() for w in np.linspace(0, 1, 11)
+    ]
+    assert all(b <= a + 0.05 for a, b in zip(distance, distance[1:], strict=False)), distance
     assert distance[-1] < closer * distance[0]  # a damaged face is still cleaned at w = 1
 
 
 def test_the_purely_generative_face_is_the_slider_s_other_end(bundled, damaged_face):
     two_path, generative_only = bundled
-    assert np.array_equal(two_path.restore_faces([damaged_face], 0.0)[0], generative_only.restore_faces([damaged_face], 0.0)[0])
+    assert np.array_equal(
+        two_path.restore_faces([damaged_face], 0.0)[0], generative_only.restore_faces([damaged_face], 0.0)[0]
+    )
 
 
 def test_a_large_aligned_face_keeps_its_detail(bundled, clean_face, tmp_path):
@@ -143,7 +153,9 @@ def test_a_large_aligned_face_keeps_its_detail(bundled, clean_face, tmp_path):
     cv2.imwrite(str(path), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
     result = bundled[0].restore(RestoreRequest(path, None, RestoreOptions(aligned=True, upscale=1, fidelity=1.0)))
     assert result.faces[0].restored.shape == (1024, 1024, 3)
-    squeezed = cv2.resize(cv2.resize(big, (512, 512), interpolation=cv2.INTER_AREA), (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    squeezed = cv2.resize(
+        cv2.resize(big, (512, 512), interpolation=cv2.INTER_AREA), (1024, 1024), interpolation=cv2.INTER_CUBIC
+    )
     assert psnr(result.image, big) > psnr(squeezed, big) + 3
 
 
@@ -156,8 +168,13 @@ def test_the_engine_s_blend_is_the_arithmetic_training_used():
     fid = cv2.GaussianBlur(rng.uniform(0, 255, (512, 512, 3)).astype(np.float32), (0, 0), 1.0)
     gen = cv2.GaussianBlur(rng.uniform(0, 255, (512, 512, 3)).astype(np.float32), (0, 0), 4.0).astype(np.uint8)
     damage = rng.uniform(0, 1, (32, 32)).astype(np.float32)
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(2, 0, 1)))[None]
-    expected = mix(as_tensor(fid), as_tensor(gen), torch.from_numpy(damage)[None, None], 128)[0].numpy().transpose(1, 2, 0)
+
+    def as_tensor(a):
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(2, 0, 1)))[None]
+
+    expected = (
+        mix(as_tensor(fid), as_tensor(gen), torch.from_numpy(damage)[None, None], 128)[0].numpy().transpose(1, 2, 0)
+    )
     got = combine(fid, gen, damage, 0.5, 128).astype(np.float32)
     inner = (slice(16, -16), slice(16, -16))  # the borders pad differently; the paste mask hides them
     assert np.abs(got[inner] - np.clip(expected[inner], 0, 255)).max() <= 1.0

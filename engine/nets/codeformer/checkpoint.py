@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ...errors import CheckpointFormatError
+from ..state_dict import StateDict, read_checkpoint
 from .config import OFFICIAL, CodeFormerConfig
 from .network import CodeFormer
 
@@ -25,55 +28,46 @@ IDENTIFYING_KEYS = ("position_emb", "quantize.embedding.weight", "feat_emb.weigh
 CONFIG_METADATA_KEY = "likeness_config"
 
 
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], CodeFormerConfig | None]:
+def read_state_dict(path: str | Path) -> tuple[StateDict, CodeFormerConfig | None]:
     """Tensors of a CodeFormer file and, for safetensors, the config from its header.
 
     Raises CheckpointFormatError naming the file and what was expected.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointFormatError(f"{path}: file not found")
-    if path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, truncated files: all unreadable
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointFormatError(
-            f"{path}: not a readable PyTorch checkpoint ({first}); expected CodeFormer weights "
-            "such as the official codeformer.pth"
-        ) from None
-    if isinstance(obj, dict) and not _is_codeformer_dict(obj):
-        for key in ("params_ema", "params"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not _is_codeformer_dict(obj):
-        found = sorted(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
+    state, meta = _read(path)
+    return state, header_config(meta, path)
+
+
+def _read(path: str | Path) -> tuple[StateDict, dict[str, str]]:
+    """(state dict, header metadata) of a file that must hold CodeFormer weights."""
+    state, meta = read_checkpoint(path, expected="CodeFormer weights such as the official codeformer.pth")
+    if not is_codeformer_state(state):
+        if Path(path).suffix == ".safetensors":
+            raise CheckpointFormatError(f"{path}: safetensors file does not hold CodeFormer weights")
         raise CheckpointFormatError(
             f"{path}: not a CodeFormer checkpoint; expected a dict with 'params_ema' or 'params' "
-            f"holding CodeFormer weights (found {found})"
+            f"holding CodeFormer weights (found {sorted(state)[:6]})"
         )
-    return obj, None
+    return state, meta
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], CodeFormerConfig | None]:
-    from ..safetensors_file import read_safetensors
-
-    tensors, meta = read_safetensors(path)
-    if not _is_codeformer_dict(tensors):
-        raise CheckpointFormatError(f"{path}: safetensors file does not hold CodeFormer weights")
-    config = None
-    if CONFIG_METADATA_KEY in meta:
-        try:
-            config = CodeFormerConfig.from_json(meta[CONFIG_METADATA_KEY])
-        except (ValueError, TypeError) as exc:
-            raise CheckpointFormatError(f"{path}: invalid config in header ({exc})") from None
-    return tensors, config
+def header_config(meta: Mapping[str, str], path: str | Path) -> CodeFormerConfig | None:
+    """The config a safetensors header carries, None when it has none (official files)."""
+    if CONFIG_METADATA_KEY not in meta:
+        return None
+    try:
+        return CodeFormerConfig.from_json(meta[CONFIG_METADATA_KEY])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointFormatError(f"{path}: invalid config in header ({exc})") from None
 
 
-def _is_codeformer_dict(obj: dict) -> bool:
-    return all(isinstance(obj.get(k), torch.Tensor) for k in IDENTIFYING_KEYS)
+def is_codeformer_state(state: Mapping[str, object]) -> bool:
+    """Whether a (canonical) state dict holds CodeFormer weights: its identifying keys are tensors."""
+    return all(isinstance(state.get(k), torch.Tensor) for k in IDENTIFYING_KEYS)
+
+
+def codeformer_config(state: StateDict, meta: Mapping[str, str], path: str | Path) -> CodeFormerConfig:
+    """The header's config where there is one (our own files), else the one the shapes give."""
+    return header_config(meta, path) or deduce_config(state)
 
 
 def deduce_config(state: dict[str, torch.Tensor]) -> CodeFormerConfig:
@@ -120,12 +114,20 @@ def deduce_config(state: dict[str, torch.Tensor]) -> CodeFormerConfig:
 
 def load_codeformer(path: str | Path, device: str | torch.device = "cpu") -> CodeFormer:
     """Builds the network a checkpoint describes and loads its weights exactly (eval mode)."""
-    state, config = read_state_dict(path)
-    config = config or deduce_config(state)
+    state, meta = _read(path)
+    return codeformer_from_state(state, codeformer_config(state, meta, path), meta, path).to(device)
+
+
+def codeformer_from_state(
+    state: StateDict, config: CodeFormerConfig, meta: Mapping[str, str], path: str | Path
+) -> CodeFormer:
+    """A ``CodeFormer(config)`` in eval mode holding ``state`` exactly, with the reference adapter
+    the header describes when the weights carry one; CheckpointFormatError naming ``path`` when
+    they do not fit."""
     net = CodeFormer(config)
-    reference = {k[len(REFERENCE_PREFIX):]: v for k, v in state.items() if k.startswith(REFERENCE_PREFIX)}
+    reference = {k[len(REFERENCE_PREFIX) :]: v for k, v in state.items() if k.startswith(REFERENCE_PREFIX)}
     if reference:
-        _load_reference(net, reference, path)
+        _load_reference(net, reference, meta, path)
         state = {k: v for k, v in state.items() if not k.startswith(REFERENCE_PREFIX)}
     expected = {k: v for k, v in net.state_dict().items() if not k.startswith(REFERENCE_PREFIX)}
     missing = [k for k in expected if k not in state]
@@ -137,28 +139,30 @@ def load_codeformer(path: str | Path, device: str | torch.device = "cpu") -> Cod
             f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
         )
     net.load_state_dict({k: state[k].float() for k in expected}, strict=not reference)
-    return net.to(device).eval()
+    return net.eval()
 
 
 REFERENCE_PREFIX = "reference."
 REFERENCE_METADATA_KEY = "likeness_reference_config"
 
 
-def _load_reference(net: CodeFormer, state: dict[str, torch.Tensor], path: str | Path) -> None:
+def _load_reference(net: CodeFormer, state: StateDict, meta: Mapping[str, str], path: str | Path) -> None:
     """Rebuilds the reference adapter a checkpoint carries (its config is in the header)."""
     from .reference import ReferenceAdapter, ReferenceConfig
 
-    meta = json_header(path) if str(path).endswith(".safetensors") else {}
     if REFERENCE_METADATA_KEY not in meta:
         raise CheckpointFormatError(f"{path}: reference weights without their config in the header")
-    adapter = net.attach_reference(ReferenceAdapter.for_network(net, ReferenceConfig.from_json(meta[REFERENCE_METADATA_KEY])))
+    config = ReferenceConfig.from_json(meta[REFERENCE_METADATA_KEY])
+    adapter = net.attach_reference(ReferenceAdapter.for_network(net, config))
     try:
         adapter.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
         raise CheckpointFormatError(f"{path}: reference weights do not fit their config ({exc})") from exc
 
 
-def save_codeformer(net: CodeFormer, path: str | Path, *, half: bool = False, metadata: dict[str, str] | None = None) -> None:
+def save_codeformer(
+    net: CodeFormer, path: str | Path, *, half: bool = False, metadata: dict[str, str] | None = None
+) -> None:
     """Writes ``net`` as safetensors with its config in the header, atomically."""
     from safetensors.torch import save_file
 
@@ -166,7 +170,7 @@ def save_codeformer(net: CodeFormer, path: str | Path, *, half: bool = False, me
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     meta = {CONFIG_METADATA_KEY: net.config.to_json(), "arch": "codeformer", **(metadata or {})}
-    if getattr(net, "reference", None) is not None:
+    if net.reference is not None:
         meta[REFERENCE_METADATA_KEY] = net.reference.config.to_json()
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
@@ -176,13 +180,13 @@ def save_codeformer(net: CodeFormer, path: str | Path, *, half: bool = False, me
 def identify_checkpoint(path: str | Path) -> str | None:
     """``"codeformer"`` if the file holds CodeFormer weights, else None (never raises)."""
     try:
-        read_state_dict(path)
+        _read(path)
     except CheckpointFormatError:
         return None
     return "codeformer"
 
 
-def json_header(path: str | Path) -> dict:
+def json_header(path: str | Path) -> dict[str, Any]:
     """The metadata of a safetensors file (for the model card and ``likeness info``)."""
     from safetensors import safe_open
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,14 @@ class CodeFormerConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | dict) -> "CodeFormerConfig":
-        data = json.loads(text) if isinstance(text, str) else dict(text)
+    def from_json(cls, text: str | Mapping[str, Any]) -> CodeFormerConfig:
+        data: dict[str, Any] = json.loads(text) if isinstance(text, str) else dict(text)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown CodeFormer config fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields)
 
 
 #: The released CodeFormer (v0.1.0): 94.1 M parameters, 515 state-dict keys.

@@ -12,12 +12,17 @@ The forward pass is split so a fidelity change re-runs only the decoder:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import CodeFormerConfig
 from .vqgan import Encoder, Generator, ResBlock, VectorQuantizer
+
+if TYPE_CHECKING:
+    from .reference import ReferenceAdapter
 
 LQFeatures = tuple[torch.Tensor, ...]
 
@@ -74,15 +79,10 @@ class CodeFormer(nn.Module):
         cfg = self.config = config
         # Registration order below is the official state-dict order.
         self.position_emb = nn.Parameter(torch.zeros(cfg.latent_size, cfg.dim_embd))
-        self.encoder = Encoder(
-            3, cfg.nf, cfg.codebook_dim, cfg.ch_mult, cfg.res_blocks, cfg.img_size,
-            cfg.attn_resolutions, cfg.norm_groups,
-        )  # fmt: skip
+        layout = (cfg.ch_mult, cfg.res_blocks, cfg.img_size, cfg.attn_resolutions, cfg.norm_groups)
+        self.encoder = Encoder(3, cfg.nf, cfg.codebook_dim, *layout)
         self.quantize = VectorQuantizer(cfg.codebook_size, cfg.codebook_dim)
-        self.generator = Generator(
-            cfg.nf, cfg.codebook_dim, cfg.ch_mult, cfg.res_blocks, cfg.img_size,
-            cfg.attn_resolutions, cfg.norm_groups,
-        )  # fmt: skip
+        self.generator = Generator(cfg.nf, cfg.codebook_dim, *layout)
         self.feat_emb = nn.Linear(cfg.codebook_dim, cfg.dim_embd)
         self.ft_layers = nn.Sequential(
             *[TransformerSALayer(cfg.dim_embd, cfg.n_head, cfg.dim_mlp) for _ in range(cfg.n_layers)]
@@ -97,9 +97,9 @@ class CodeFormer(nn.Module):
         self._fuse_taps = {self.generator.fuse_points[s]: i for i, s in enumerate(cfg.connect_list)}
         # Optional reference conditioning (reference.py); registered only when attached, so the
         # state dict of a plain network stays the official one.
-        self.reference = None
+        self.reference: ReferenceAdapter | None = None
 
-    def attach_reference(self, adapter: nn.Module) -> nn.Module:
+    def attach_reference(self, adapter: ReferenceAdapter) -> ReferenceAdapter:
         """Adds a ReferenceAdapter as ``self.reference`` (its weights are saved with the network)."""
         self.reference = adapter
         return adapter

@@ -15,7 +15,7 @@ whose output projection starts at zero, so an adapter fresh from ``ReferenceAdap
 leaves the network's logits exactly unchanged: the backbone (the official weights included)
 keeps its behaviour until the new layers are trained.
 
-For training-free guidance (``engine.guidance``) the adapter also learns ``null_tokens``: the
+For training-free guidance (``engine.references.guide``) the adapter also learns ``null_tokens``: the
 transformer input used when the LQ condition is dropped (p = 0.1 in training), giving
 ℓ(∅, ∅) and ℓ(∅, c) alongside ℓ(LQ, ∅) and ℓ(LQ, c).
 """
@@ -55,7 +55,7 @@ class ReferenceConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | dict) -> "ReferenceConfig":
+    def from_json(cls, text: str | dict) -> ReferenceConfig:
         return cls(**(json.loads(text) if isinstance(text, str) else dict(text)))
 
 
@@ -77,7 +77,9 @@ class CrossAttentionLayer(nn.Module):
 class ReferenceAdapter(nn.Module):
     """Composite-context builder + one cross-attention layer per transformer layer."""
 
-    def __init__(self, config: ReferenceConfig, dim_embd: int, codebook_dim: int, n_layers: int, latent_size: int) -> None:
+    def __init__(
+        self, config: ReferenceConfig, dim_embd: int, codebook_dim: int, n_layers: int, latent_size: int
+    ) -> None:
         super().__init__()
         self.config = config
         self.id_proj = nn.Linear(config.id_dim, config.id_tokens * dim_embd)
@@ -89,13 +91,18 @@ class ReferenceAdapter(nn.Module):
         self.null_tokens = nn.Parameter(torch.zeros(latent_size, dim_embd))
 
     @classmethod
-    def for_network(cls, net, config: ReferenceConfig | None = None) -> "ReferenceAdapter":
+    def for_network(cls, net, config: ReferenceConfig | None = None) -> ReferenceAdapter:
         cfg = net.config
         return cls(config or ReferenceConfig(), cfg.dim_embd, cfg.codebook_dim, cfg.n_layers, cfg.latent_size)
 
-    def context(self, id_embedding: torch.Tensor | None, ref_latent: torch.Tensor | None,
-                batch: int | None = None, keep_id: torch.Tensor | None = None,
-                keep_ref: torch.Tensor | None = None) -> torch.Tensor:
+    def context(
+        self,
+        id_embedding: torch.Tensor | None,
+        ref_latent: torch.Tensor | None,
+        batch: int | None = None,
+        keep_id: torch.Tensor | None = None,
+        keep_ref: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(ctx, B, dim) composite context; a missing part (None) is replaced by zeros (dropped).
 
         ``keep_id`` / ``keep_ref``: per-sample booleans (B,) that drop a part for some samples
@@ -103,7 +110,7 @@ class ReferenceAdapter(nn.Module):
         """
         parts = []
         dim = self.ref_proj.out_features
-        b = batch or (id_embedding.shape[0] if id_embedding is not None else ref_latent.shape[0])
+        b = batch or _batch_size(id_embedding, ref_latent)
         device = self.context_pos.device
         if id_embedding is not None:
             parts.append(self.id_proj(id_embedding).view(b, self.config.id_tokens, dim))
@@ -121,21 +128,36 @@ class ReferenceAdapter(nn.Module):
         ctx = torch.cat(parts, dim=1) + self.context_pos
         return self.context_norm(ctx).transpose(0, 1)
 
-    def logits(self, net, tokens: torch.Tensor | None, context: torch.Tensor | None, batch: int | None = None) -> torch.Tensor:
+    def logits(
+        self, net, tokens: torch.Tensor | None, context: torch.Tensor | None, batch: int | None = None
+    ) -> torch.Tensor:
         """Code logits of ``net``'s transformer on ``tokens`` (None: the null LQ) with ``context``."""
         if tokens is None:
-            b = batch or context.shape[1]
-            tokens = self.null_tokens.unsqueeze(1).expand(-1, b, -1)
+            if not batch:
+                if context is None:
+                    raise ValueError("without tokens or a context, the batch size is needed")
+                batch = context.shape[1]
+            tokens = self.null_tokens.unsqueeze(1).expand(-1, batch, -1)
         pos = net.position_emb.unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        for layer, cross in zip(net.ft_layers, self.cross_layers):
+        # for_network gives the adapter one cross-attention layer per transformer layer.
+        for layer, cross in zip(net.ft_layers, self.cross_layers, strict=True):
             tokens = layer(tokens, pos)
             if context is not None:
                 tokens = cross(tokens, context)
         return net.idx_pred_layer(tokens).permute(1, 0, 2)
 
 
-def reference_inputs(net, embedder, references: torch.Tensor,
-                     embeddings: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+def _batch_size(*parts: torch.Tensor | None) -> int:
+    """Batch size of the first part given (batch-first); ValueError when every part is missing."""
+    for part in parts:
+        if part is not None:
+            return part.shape[0]
+    raise ValueError("without a batch size, at least one input is needed")
+
+
+def reference_inputs(
+    net, embedder, references: torch.Tensor, embeddings: torch.Tensor | None = None
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     """(identity embeddings, encoder features) of aligned reference faces (B,3,H,W) in [-1,1].
 
     The features are the encoder's (latent, *skip features), as ``encode_features`` gives them.
@@ -144,7 +166,10 @@ def reference_inputs(net, embedder, references: torch.Tensor,
     are used as they are.
     """
     size = net.config.img_size
-    x = references if references.shape[-1] == size else F.interpolate(
-        references, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    x = (
+        references
+        if references.shape[-1] == size
+        else F.interpolate(references, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    )
     feats = net.encode_features(x)
     return (embedder.embed(references) if embeddings is None else embeddings.to(feats[0].device)), feats

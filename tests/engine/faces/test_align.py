@@ -6,8 +6,16 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.faces.align import (FFHQ_TEMPLATE_512, affine_scale, aligned_affine, estimate_affine, face_template,
-                                invert_affine, rescale_affine, warp_face)
+from engine.faces.align import (
+    FFHQ_TEMPLATE_512,
+    affine_scale,
+    aligned_affine,
+    estimate_affine,
+    face_template,
+    invert_affine,
+    rescale_affine,
+    warp_face,
+)
 
 
 def similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarray:
@@ -62,8 +70,8 @@ def test_warp_round_trip_puts_landmarks_on_the_template():
     face = warp_face(image, estimate_affine(landmarks), 512)
     assert face.shape == (512, 512, 3)
     for tx, ty in FFHQ_TEMPLATE_512:
-        window = face[int(ty) - 40:int(ty) + 40, int(tx) - 40:int(tx) + 40, 0].astype(np.float64) - 40
-        ys, xs = np.mgrid[int(ty) - 40:int(ty) + 40, int(tx) - 40:int(tx) + 40]
+        window = face[int(ty) - 40 : int(ty) + 40, int(tx) - 40 : int(tx) + 40, 0].astype(np.float64) - 40
+        ys, xs = np.mgrid[int(ty) - 40 : int(ty) + 40, int(tx) - 40 : int(tx) + 40]
         cx, cy = (window * xs).sum() / window.sum(), (window * ys).sum() / window.sum()
         assert np.hypot(cx - tx, cy - ty) < 2.0
 

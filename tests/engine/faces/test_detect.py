@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from engine.errors import CheckpointFormatError, ModelMissingError, NoFaceFoundError
-from engine.faces.detect import (DEFAULT_MIN_FACE, MAX_UPSAMPLE, DetectedFace, DlibCnnDetector, DlibHogDetector,
-                                 detection_scale, make_detector, reading_order, select_faces)
+from engine.faces.detect import (
+    DEFAULT_MIN_FACE,
+    MAX_UPSAMPLE,
+    DetectedFace,
+    DlibCnnDetector,
+    DlibHogDetector,
+    detection_scale,
+    make_detector,
+    reading_order,
+    select_faces,
+)
 from engine.imageio import read_image
 from tests.conftest import shared_path
 
@@ -30,7 +39,9 @@ def check_landmarks(faces: list[DetectedFace]) -> None:
         lm = face.landmarks
         assert lm.shape == (5, 2) and lm.dtype == np.float32
         margin = 0.25 * (x1 - x0)
-        assert np.all((lm[:, 0] > x0 - margin) & (lm[:, 0] < x1 + margin) & (lm[:, 1] > y0 - margin) & (lm[:, 1] < y1 + margin))
+        assert np.all(
+            (lm[:, 0] > x0 - margin) & (lm[:, 0] < x1 + margin) & (lm[:, 1] > y0 - margin) & (lm[:, 1] < y1 + margin)
+        )
         assert lm[0, 0] < lm[2, 0] < lm[1, 0], "eyes image-left first, nose between"
         assert lm[3, 0] < lm[4, 0], "mouth corners image-left first"
         assert lm[[0, 1], 1].max() < lm[2, 1] < lm[[3, 4], 1].min(), "eyes above nose above mouth"
@@ -102,7 +113,7 @@ def test_default_detector_finds_the_four_faces_of_00():
     assert len(faces) == 4
     check_landmarks(faces)
     hog = make_detector("hog").detect(photo.rgb)
-    for a, b in zip(faces, hog):  # two detectors, same people, same order, close eye positions
+    for a, b in zip(faces, hog, strict=True):  # two detectors, same people, same order, close eye positions
         assert np.abs(a.landmarks[:2] - b.landmarks[:2]).max() < 0.15 * a.size
 
 

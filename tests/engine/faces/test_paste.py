@@ -15,7 +15,7 @@ def texture(height: int, width: int, cell: int, amplitude: float, seed: int) -> 
     rng = np.random.default_rng(seed)
     noise = rng.normal(0, 1, (height // cell + 2, width // cell + 2, 3)).astype(np.float32)
     smooth = cv2.resize(noise, (width + 2 * cell, height + 2 * cell), interpolation=cv2.INTER_CUBIC)
-    return amplitude * smooth[cell:cell + height, cell:cell + width]
+    return amplitude * smooth[cell : cell + height, cell : cell + width]
 
 
 def face_affine(center: tuple[float, float], face_px: float, angle: float = 10.0) -> np.ndarray:
@@ -57,7 +57,9 @@ def test_face_mask_with_parsing_keeps_only_the_face():
     assert mask.max() <= 1.0 and mask[0].max() == 0.0
 
 
-@pytest.mark.parametrize("face_px,upscale,tolerance", [(60.0, 1.0, 1), (220.0, 1.0, 1), (90.0, 2.0, 1), (900.0, 1.0, 6)])
+@pytest.mark.parametrize(
+    "face_px,upscale,tolerance", [(60.0, 1.0, 1), (220.0, 1.0, 1), (90.0, 2.0, 1), (900.0, 1.0, 6)]
+)
 def test_pasting_the_backgrounds_own_content_changes_nothing(face_px, upscale, tolerance):
     """A face equal to the background's aligned content must paste back invisibly (no shift,
     no seam), including on an upscaled background with the rescaled affine. A 900 px face holds
@@ -110,8 +112,9 @@ def test_no_halo_blend_stays_between_face_and_background():
 def test_faces_over_the_edge_and_outside_are_handled():
     background = np.full((200, 300, 3), 50, np.uint8)
     face = np.full((512, 512, 3), 220, np.uint8)
-    out = paste_faces(background, [(face, face_affine((10.0, 190.0), 150.0)),
-                                   (face, face_affine((1000.0, 1000.0), 150.0))])
+    out = paste_faces(
+        background, [(face, face_affine((10.0, 190.0), 150.0)), (face, face_affine((1000.0, 1000.0), 150.0))]
+    )
     assert out.shape == background.shape
     assert out[185, 15, 0] == 220 and out[20, 280, 0] == 50
     assert np.array_equal(paste_faces(background, []), background)

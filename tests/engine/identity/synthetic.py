@@ -31,15 +31,21 @@ def mulberry32(seed: int) -> Iterator[int]:
 
 
 def _smooth(size: int, rng: Iterator[int]) -> np.ndarray:
-    grid = np.array([next(rng) % 256 for _ in range((GRID + 1) * (GRID + 1) * 3)], np.int64).reshape(GRID + 1, GRID + 1, 3)
+    grid = np.array([next(rng) % 256 for _ in range((GRID + 1) * (GRID + 1) * 3)], np.int64).reshape(
+        GRID + 1, GRID + 1, 3
+    )
     d = size - 1
     pos = np.arange(size, dtype=np.int64) * GRID
     i = np.minimum(pos // d, GRID - 1)
     r = pos - i * d
     iy, ix = i[:, None], i[None, :]
     ry, rx = r[:, None, None], r[None, :, None]
-    v = (grid[iy, ix] * (d - rx) * (d - ry) + grid[iy, ix + 1] * rx * (d - ry)
-         + grid[iy + 1, ix] * (d - rx) * ry + grid[iy + 1, ix + 1] * rx * ry)
+    v = (
+        grid[iy, ix] * (d - rx) * (d - ry)
+        + grid[iy, ix + 1] * rx * (d - ry)
+        + grid[iy + 1, ix] * (d - rx) * ry
+        + grid[iy + 1, ix + 1] * rx * ry
+    )
     return v // (d * d)
 
 
@@ -53,16 +59,16 @@ def _ellipse(size: int, cx: int, cy: int, rx: int, ry: int) -> np.ndarray:
 
 # (cx, cy, rx, ry) in hundredths of the image, colour RGB
 _FACE_PARTS = [
-    ((50, 30, 40, 32), (60, 40, 30)),     # hair
-    ((50, 56, 33, 44), None),             # skin (lit from the left)
-    ((34, 38, 10, 3), (70, 50, 40)),      # brows
+    ((50, 30, 40, 32), (60, 40, 30)),  # hair
+    ((50, 56, 33, 44), None),  # skin (lit from the left)
+    ((34, 38, 10, 3), (70, 50, 40)),  # brows
     ((66, 38, 10, 3), (70, 50, 40)),
-    ((34, 46, 8, 4), (235, 235, 230)),    # eye whites
+    ((34, 46, 8, 4), (235, 235, 230)),  # eye whites
     ((66, 46, 8, 4), (235, 235, 230)),
-    ((34, 46, 3, 4), (60, 40, 30)),       # irises
+    ((34, 46, 3, 4), (60, 40, 30)),  # irises
     ((66, 46, 3, 4), (60, 40, 30)),
-    ((50, 63, 5, 3), (150, 100, 80)),     # nose shadow
-    ((50, 82, 13, 4), (170, 70, 70)),     # mouth
+    ((50, 63, 5, 3), (150, 100, 80)),  # nose shadow
+    ((50, 82, 13, 4), (170, 70, 70)),  # mouth
 ]
 
 

@@ -15,12 +15,12 @@ from engine.identity import (
     DlibFaceEmbedder,
     chip_from_aligned,
     descriptor_from_chip,
+    dlib_resnet,
     find_dlib_model,
     load_dlib_embedder,
     normalize_descriptor,
     parse_dlib_dnn,
 )
-from engine.identity import dlib_resnet
 from engine.identity.dlib_format import DlibReader
 from tests.conftest import shared_path
 
@@ -59,7 +59,14 @@ def real_world(dat_path: Path) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for folder in FOLDERS:
         files = sorted(p for p in (root / folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
-        entry = {"files": len(files), "found": 0, "chips": [], "descriptors": [], "aligned": [], "aligned_descriptors": []}
+        entry = {
+            "files": len(files),
+            "found": 0,
+            "chips": [],
+            "descriptors": [],
+            "aligned": [],
+            "aligned_descriptors": [],
+        }
         for path in files:
             img = np.asarray(Image.open(path).convert("RGB"))
             dets = list(detector(img, 1))
@@ -99,7 +106,13 @@ def test_parser_reads_the_whole_network(dat_path: Path) -> None:
     kinds = [layer.kind for layer in net.layers]
     assert len(kinds) == 108
     assert {k: kinds.count(k) for k in set(kinds)} == {
-        "con": 29, "affine": 29, "relu": 29, "add_prev": 14, "avg_pool": 5, "max_pool": 1, "fc": 1,
+        "con": 29,
+        "affine": 29,
+        "relu": 29,
+        "add_prev": 14,
+        "avg_pool": 5,
+        "max_pool": 1,
+        "fc": 1,
     }
     assert net.num_params == DLIB_PARAMS
     assert net.loss["tag"] == "loss_metric_2" and net.loss["distance_threshold"] == pytest.approx(0.6)

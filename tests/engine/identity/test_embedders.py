@@ -36,7 +36,9 @@ def test_embed_images_takes_any_square_size_alike():
 def test_similarity_matches_between_numpy_and_torch():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(3, 8)), rng.normal(size=(3, 8))
-    np.testing.assert_allclose(similarity(a, b), similarity(torch.from_numpy(a), torch.from_numpy(b)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        similarity(a, b), similarity(torch.from_numpy(a), torch.from_numpy(b)).numpy(), rtol=1e-6
+    )
     assert similarity(a[0], a[0]) == pytest.approx(1.0)
 
 

@@ -7,17 +7,18 @@ import random
 import re
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from types import SimpleNamespace
 
 import pytest
 
-import engine.nets
 from engine.models.catalogue import ModelRecord
 from engine.models.download import CHUNK_SIZE
 from engine.models.store import ModelStore
+from engine.nets import registry
 
 # Two and a half chunks, so progress, cancel and resume all see several reads.
 BODY = random.Random(0).randbytes(CHUNK_SIZE * 5 // 2)
@@ -37,7 +38,7 @@ class Served:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def do_GET(self) -> None:
         served = self.server.served
@@ -153,17 +154,17 @@ def store(tmp_path: Path, catalogue: dict[str, ModelRecord]) -> ModelStore:
 
 @pytest.fixture
 def fake_identify_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for ``engine.nets.identify_checkpoint``: a real CodeFormer checkpoint is 376 MB.
+    """Stand in for ``engine.nets.registry.identify_file``: a real CodeFormer checkpoint is 376 MB.
 
     Files starting with ``CODEFORMER_MAGIC`` are CodeFormer checkpoints; nothing else is.
     """
 
-    def identify(path: Path) -> str | None:
+    def identify(path: Path) -> SimpleNamespace | None:
         with open(path, "rb") as stream:
             head = stream.read(len(CODEFORMER_MAGIC))
-        return "codeformer" if head == CODEFORMER_MAGIC else None
+        return SimpleNamespace(arch="codeformer", purpose="restoration") if head == CODEFORMER_MAGIC else None
 
-    monkeypatch.setattr(engine.nets, "identify_checkpoint", identify, raising=False)
+    monkeypatch.setattr(registry, "identify_file", identify)
 
 
 @pytest.fixture

@@ -50,9 +50,7 @@ def test_codeformer_is_non_commercial_and_not_bundled() -> None:
     codeformer = load_catalogue()["codeformer"]
     assert codeformer.non_commercial and not codeformer.bundled
     assert "non-commercial" in codeformer.licence
-    assert codeformer.url == (
-        "https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth"
-    )
+    assert codeformer.url == ("https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth")
 
 
 def test_only_our_own_models_are_bundled_and_their_data_terms_are_stated() -> None:

@@ -17,9 +17,7 @@ from .conftest import BODY, BODY_SHA256, Loopback
 def test_downloads_and_verifies(server: Loopback, tmp_path: Path) -> None:
     dest = tmp_path / "sub" / "model.pth"
     seen: list[tuple[int, int | None]] = []
-    got = download(
-        server.url, dest, sha256=BODY_SHA256, size=len(BODY), progress=lambda *a: seen.append(a)
-    )
+    got = download(server.url, dest, sha256=BODY_SHA256, size=len(BODY), progress=lambda *a: seen.append(a))
     assert got == dest and dest.read_bytes() == BODY
     assert not part_path(dest).exists()
     assert seen[0] == (0, len(BODY)) and seen[-1] == (len(BODY), len(BODY))
@@ -39,9 +37,7 @@ def test_resumes_an_existing_part(server: Loopback, tmp_path: Path) -> None:
     have = CHUNK_SIZE + 123
     part_path(dest).write_bytes(BODY[:have])
     seen: list[tuple[int, int | None]] = []
-    download(
-        server.url, dest, sha256=BODY_SHA256, size=len(BODY), progress=lambda *a: seen.append(a)
-    )
+    download(server.url, dest, sha256=BODY_SHA256, size=len(BODY), progress=lambda *a: seen.append(a))
     assert dest.read_bytes() == BODY
     (request,) = server.served.requests
     assert request["range"] == f"bytes={have}-"
@@ -73,9 +69,7 @@ def test_a_complete_part_of_unknown_size_is_kept(server: Loopback, tmp_path: Pat
     assert server.served.requests[0]["range"] == f"bytes={len(BODY)}-"
 
 
-def test_wrong_checksum_names_both_hashes_and_deletes_the_part(
-    server: Loopback, tmp_path: Path
-) -> None:
+def test_wrong_checksum_names_both_hashes_and_deletes_the_part(server: Loopback, tmp_path: Path) -> None:
     dest = tmp_path / "model.pth"
     wrong = hashlib.sha256(b"something else").hexdigest()
     with pytest.raises(ChecksumMismatchError) as caught:
@@ -126,9 +120,7 @@ def test_truncation_is_caught_without_a_known_size(server: Loopback, tmp_path: P
         download(server.url, tmp_path / "model.pth", sha256=None, size=None)
 
 
-def test_cancel_stops_between_chunks_and_keeps_the_part(
-    server: Loopback, tmp_path: Path
-) -> None:
+def test_cancel_stops_between_chunks_and_keeps_the_part(server: Loopback, tmp_path: Path) -> None:
     dest = tmp_path / "model.pth"
     cancel = threading.Event()
 
@@ -137,8 +129,6 @@ def test_cancel_stops_between_chunks_and_keeps_the_part(
             cancel.set()
 
     with pytest.raises(CancelledError):
-        download(
-            server.url, dest, sha256=BODY_SHA256, size=len(BODY), progress=progress, cancel=cancel
-        )
+        download(server.url, dest, sha256=BODY_SHA256, size=len(BODY), progress=progress, cancel=cancel)
     assert not dest.exists()
     assert part_path(dest).read_bytes() == BODY[:CHUNK_SIZE]

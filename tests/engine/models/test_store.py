@@ -70,9 +70,7 @@ def test_unknown_name(store: ModelStore) -> None:
         store.get("nope")
 
 
-def test_install_downloads_verifies_and_is_idempotent(
-    store: ModelStore, server: Loopback
-) -> None:
+def test_install_downloads_verifies_and_is_idempotent(store: ModelStore, server: Loopback) -> None:
     seen: list[tuple[int, int | None]] = []
     path = store.install("sample", url=server.url, progress=lambda *a: seen.append(a))
     assert path == store.root / "sample.pth" == store.path("sample")
@@ -131,9 +129,7 @@ def test_import_of_a_catalogued_file_installs_it(store: ModelStore, tmp_path: Pa
     assert not (store.root / "imported.json").exists()
 
 
-def test_import_of_garbage_is_refused_and_leaves_nothing(
-    store: ModelStore, tmp_path: Path
-) -> None:
+def test_import_of_garbage_is_refused_and_leaves_nothing(store: ModelStore, tmp_path: Path) -> None:
     garbage = tmp_path / "holiday.pth"
     garbage.write_bytes(b"not a checkpoint at all" * 100)
     with pytest.raises(CheckpointFormatError) as caught:
@@ -180,9 +176,7 @@ def test_import_of_a_codeformer_checkpoint(store: ModelStore, tmp_path: Path) ->
     assert store.is_installed("Family-v2")
 
 
-def test_import_names_must_be_free_and_valid(
-    store: ModelStore, tiny_upscaler: Path
-) -> None:
+def test_import_names_must_be_free_and_valid(store: ModelStore, tiny_upscaler: Path) -> None:
     with pytest.raises(LikenessError, match="already exists"):
         store.import_file(tiny_upscaler, name="sample")
     store.import_file(tiny_upscaler, name="mine")

@@ -178,7 +178,7 @@ def test_onnx_export_takes_w_as_input(tiny, tmp_path):
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     enc_out = ort.InferenceSession(str(enc)).run(None, {"face": x.numpy()})
     decoder = ort.InferenceSession(str(dec))
-    feeds = dict(zip(feature_names(tiny), enc_out[2:]))
+    feeds = dict(zip(feature_names(tiny), enc_out[2:], strict=True))
     for w in (0.0, 0.7):
         image = decoder.run(None, {"codes": enc_out[0], "w": np.array([w], np.float32), **feeds})[0]
         with torch.no_grad():

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
 
 from engine.errors import CheckpointFormatError
 from engine.nets.fidelity import (
-    TINY_FIDELITY, FidelityConfig, FidelityModel, FidelityNet, RegionBlend, detail_band, detail_sigma, load_fidelity,
-    mix, save_fidelity, slider_weight,
+    TINY_FIDELITY,
+    FidelityConfig,
+    FidelityModel,
+    FidelityNet,
+    RegionBlend,
+    detail_band,
+    detail_sigma,
+    load_fidelity,
+    mix,
+    save_fidelity,
+    slider_weight,
 )
 
 
@@ -50,7 +61,7 @@ def test_slider_weight_runs_from_generative_through_the_learned_mix_to_fidelity(
     assert shares[0] == pytest.approx(1.0)  # w = 0: the purely generative face
     assert shares[10] == pytest.approx(damage)  # the default w = 0.5: the learned choice
     assert shares[-1] == pytest.approx(0.0)  # w = 1: the fidelity path alone
-    assert all(b <= a + 1e-7 for a, b in zip(shares, shares[1:])), "never adds generated content as w rises"
+    assert all(b <= a + 1e-7 for a, b in pairwise(shares)), "never adds generated content as w rises"
 
 
 def test_mix_is_each_path_at_its_ends_and_keeps_fine_detail_in_generated_regions():
@@ -90,7 +101,11 @@ def test_a_file_that_is_not_a_fidelity_model_is_named_in_the_error(tmp_path):
 
     save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     (tmp_path / "junk.safetensors").write_bytes(b"not a model")
-    for name, words in (("other", "not a Likeness fidelity model"), ("junk", "not a readable"), ("absent", "not found")):
+    for name, words in (
+        ("other", "not a Likeness fidelity model"),
+        ("junk", "not a readable"),
+        ("absent", "not found"),
+    ):
         with pytest.raises(CheckpointFormatError, match=words) as err:
             load_fidelity(tmp_path / f"{name}.safetensors")
         assert name in str(err.value)

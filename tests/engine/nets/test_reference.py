@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from engine.guidance import multi_reference_logits
 from engine.nets.codeformer import CodeFormer
 from engine.nets.codeformer.checkpoint import load_codeformer, save_codeformer
 from engine.nets.codeformer.config import TINY
 from engine.nets.codeformer.reference import ReferenceAdapter, ReferenceConfig
+from engine.references.guide import multi_reference_logits
 
 CFG = ReferenceConfig(id_dim=128, id_tokens=2, ref_side=4, n_head=2)
 
@@ -75,5 +75,5 @@ def test_reference_weights_round_trip_through_safetensors(tmp_path):
     save_codeformer(net, path)
     loaded = load_codeformer(path)
     assert loaded.reference is not None and loaded.reference.config == CFG
-    for (k, a), (_, b) in zip(net.state_dict().items(), loaded.state_dict().items()):
+    for (k, a), (_, b) in zip(net.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k

@@ -1,46 +1,24 @@
-"""mobileface / faceres / evaluator backends: crops, embed() contract, calibration, missing files."""
+"""mobileface / faceres / evaluator judges: registration, embed() contract, calibration, missing files."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from engine.errors import ModelMissingError
-from engine.faces.align import FFHQ_TEMPLATE_512
-from engine.identity import embedders
-from engine.identity.crops import ARCFACE_TEMPLATE_112, AlignedCrop, arcface_to_ffhq_affine, box_to_ffhq_affine
+from engine.identity import backends, embedders
+from tests.conftest import REPO
 from tests.engine.identity.synthetic import synthetic_image
+from training.judges import tfjs_models
 
 BACKENDS = ["mobileface", "faceres", "faceres-pool", "evaluator"]
 
 
-def test_arcface_template_lands_on_the_ffhq_points():
-    a = arcface_to_ffhq_affine(112)
-    mapped = np.c_[ARCFACE_TEMPLATE_112, np.ones(5)] @ a.T
-    # a least-squares similarity between two slightly different templates: within a few pixels of 512
-    assert np.abs(mapped - FFHQ_TEMPLATE_512).max() < 8
-    assert 3.3 < np.sqrt(np.linalg.det(a[:, :2])) < 3.5  # about 3.4 FFHQ-512 px per crop px
-
-
-def test_box_crop_of_the_whole_face_is_a_resize():
-    crop = AlignedCrop(64, box_to_ffhq_affine(64, 256, 256, 512))
-    faces = torch.rand(2, 3, 64, 64)
-    assert torch.allclose(crop(faces), faces, atol=1e-5)
-
-
-def test_crop_marks_the_eye_where_the_template_says():
-    face = torch.zeros(1, 3, 512, 512)
-    x, y = FFHQ_TEMPLATE_512[0].round().astype(int)
-    face[..., y - 6:y + 7, x - 6:x + 7] = 1
-    out = AlignedCrop(112, arcface_to_ffhq_affine(112))(face)[0, 0]
-    yy, xx = np.unravel_index(out.argmax().item(), out.shape)
-    assert abs(xx - ARCFACE_TEMPLATE_112[0, 0]) < 3 and abs(yy - ARCFACE_TEMPLATE_112[0, 1]) < 3
-
-
 def test_missing_models_say_how_to_fetch_them(tmp_path, monkeypatch):
-    from engine.identity import tfjs_models
-
     monkeypatch.setenv(tfjs_models.HUMAN_MODELS_ENV, str(tmp_path))
     with pytest.raises(ModelMissingError, match=r"scripts/setup\.sh --test"):
         tfjs_models.TfjsEmbedder("mobileface")
@@ -52,6 +30,25 @@ def test_backends_are_registered():
     names = embedders.embedder_names()
     for name in ["dlib", "arcface", *BACKENDS]:
         assert name in names
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_judges_unregistered_say_they_live_in_training(monkeypatch, name):
+    """As in a process that never imported training: a clear error, not a KeyError."""
+    monkeypatch.delitem(backends._FACTORIES, name)
+    with pytest.raises(ModelMissingError, match=r"evaluation judges.*training"):
+        embedders.make_embedder(name, store=object())
+
+
+def test_importing_training_registers_the_judges_without_torch():
+    code = (
+        "import sys, training\n"
+        "from engine.identity.backends import _FACTORIES\n"
+        "assert 'torch' not in sys.modules, 'import training loaded torch'\n"
+        "assert {'mobileface', 'faceres', 'faceres-pool', 'evaluator'} <= set(_FACTORIES), sorted(_FACTORIES)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -78,9 +75,7 @@ def test_embed_images_matches_embed(human_models_dir):
 
 
 def test_combination_cosine_is_the_weighted_mean(human_models_dir):
-    from engine.identity.tfjs_models import make_evaluator
-
-    ev = make_evaluator(parts=(("mobileface", 1.0), ("faceres", 3.0)))
+    ev = tfjs_models.make_evaluator(parts=(("mobileface", 1.0), ("faceres", 3.0)))
     a, b = torch.rand(1, 3, 256, 256) * 2 - 1, torch.rand(1, 3, 256, 256) * 2 - 1
     with torch.no_grad():
         got = embedders.similarity(ev.embed(a), ev.embed(b))

@@ -36,26 +36,37 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import CheckpointFormatError
+from engine.errors import CheckpointFormatError
 
-SUPPORTED_OPS = frozenset("""
+_OPS = """
     Placeholder Const Identity Conv2D DepthwiseConv2dNative _FusedConv2D FusedDepthwiseConv2dNative
     MatMul _FusedMatMul BiasAdd FusedBatchNorm FusedBatchNormV3 Add AddV2 Sub Mul RealDiv Maximum
     Minimum Relu Relu6 Elu Prelu LeakyRelu Sigmoid Tanh Softmax Square Sqrt Rsqrt Neg Exp Pad PadV2
     MirrorPad MaxPool AvgPool Mean Sum Max Min Reshape ConcatV2
-""".split())
+"""
+SUPPORTED_OPS = frozenset(_OPS.split())
+_UNARY_OPS = {"Square": torch.square, "Sqrt": torch.sqrt, "Rsqrt": torch.rsqrt, "Neg": torch.neg, "Exp": torch.exp}
 
 _NHWC_TO_NCHW = (0, 3, 1, 2)
 _NCHW_TO_NHWC = (0, 2, 3, 1)
 _AXIS_NHWC_TO_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
-_NP_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "float16": np.float16,
-              "uint8": np.uint8, "uint16": np.uint16, "int8": np.int8, "int16": np.int16}
+_NP_DTYPES = {
+    "float32": np.float32,
+    "int32": np.int32,
+    "bool": np.bool_,
+    "float16": np.float16,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "int8": np.int8,
+    "int16": np.int16,
+}
 
 
 # Reading model.json and the weight shards
@@ -92,11 +103,15 @@ def read_weights(model_json: Path, manifest: list[dict]) -> dict[str, np.ndarray
     return out
 
 
-def _attr(node: dict, key: str, default=None):
-    """A node attribute as a Python value (ints, floats, bools, strings, lists of them)."""
+Node = dict[str, Any]
+AttrValue = str | int | float | bool | list[str] | list[int] | list[float] | dict[str, Any]
+
+
+def _attr(node: Node, key: str) -> AttrValue | None:
+    """A node attribute as a Python value (ints, floats, bools, strings, lists of them), None if absent."""
     value = node.get("attr", {}).get(key)
     if value is None:
-        return default
+        return None
     if "list" in value:
         lst = value["list"]
         if "s" in lst:
@@ -117,6 +132,63 @@ def _attr(node: dict, key: str, default=None):
     if "type" in value:
         return value["type"]
     return value
+
+
+def _wrong_attr(node: Node, key: str, value: object, kind: str) -> CheckpointFormatError:
+    return CheckpointFormatError(f"{node['name']}: attribute {key} is {value!r}, not {kind}")
+
+
+def _attr_str(node: Node, key: str, default: str) -> str:
+    value = _attr(node, key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _wrong_attr(node, key, value, "a string")
+    return value
+
+
+def _attr_float(node: Node, key: str, default: float) -> float:
+    value = _attr(node, key)
+    if value is None:
+        return default
+    if not isinstance(value, int | float):
+        raise _wrong_attr(node, key, value, "a number")
+    return value
+
+
+def _attr_bool(node: Node, key: str, default: bool) -> bool:
+    value = _attr(node, key)
+    return default if value is None else bool(value)
+
+
+def _attr_ints(node: Node, key: str) -> list[int] | None:
+    value = _attr(node, key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+        raise _wrong_attr(node, key, value, "a list of integers")
+    return [int(v) for v in value]
+
+
+def _attr_strs(node: Node, key: str) -> list[str]:
+    value = _attr(node, key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong_attr(node, key, value, "a list of strings")
+    return [str(v) for v in value]
+
+
+def _attr_pair(node: Node, key: str, default: list[int] | None = None) -> tuple[int, int]:
+    """The spatial (H, W) entries of an NHWC four-vector attribute (strides, dilations, ksize)."""
+    value = _attr_ints(node, key)
+    if value is None:
+        if default is None:
+            raise CheckpointFormatError(f"{node['name']}: attribute {key} is missing")
+        value = default
+    if len(value) != 4:
+        raise _wrong_attr(node, key, value, "four integers (NHWC)")
+    return value[1], value[2]
 
 
 def _split_input(ref: str) -> tuple[str, int]:
@@ -170,8 +242,15 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-def _spatial_pad(x: torch.Tensor, padding: str, kernel: Sequence[int], strides: Sequence[int],
-                 dilations: Sequence[int], explicit: Sequence[int] | None, value: float = 0.0) -> torch.Tensor:
+def _spatial_pad(
+    x: torch.Tensor,
+    padding: str,
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    explicit: Sequence[int] | None,
+    value: float = 0.0,
+) -> torch.Tensor:
     """Pad an NCHW tensor as TF's ``padding`` attribute says (VALID, SAME or EXPLICIT)."""
     if padding == "VALID":
         return x
@@ -179,6 +258,8 @@ def _spatial_pad(x: torch.Tensor, padding: str, kernel: Sequence[int], strides: 
         top, bottom = same_padding(x.shape[2], kernel[0], strides[0], dilations[0])
         left, right = same_padding(x.shape[3], kernel[1], strides[1], dilations[1])
     elif padding == "EXPLICIT":
+        if explicit is None or len(explicit) != 8:
+            raise CheckpointFormatError(f"EXPLICIT padding needs eight explicit_paddings, got {explicit}")
         # NHWC pairs: [[n0,n1],[h0,h1],[w0,w1],[c0,c1]]
         top, bottom, left, right = explicit[2], explicit[3], explicit[4], explicit[5]
     else:
@@ -207,11 +288,11 @@ def _activation(name: str, x: torch.Tensor, args: list[torch.Tensor], alpha: flo
     raise CheckpointFormatError(f"unsupported fused activation {name}")
 
 
-def _fused_tail(node: dict, y: torch.Tensor, args: list[torch.Tensor], channels_dim: int) -> torch.Tensor:
+def _fused_tail(node: Node, y: torch.Tensor, args: list[torch.Tensor], channels_dim: int) -> torch.Tensor:
     """Apply a fused op's BiasAdd / FusedBatchNorm and activation; args come in graph order."""
-    ops = _attr(node, "fused_ops", [])
-    eps = _attr(node, "epsilon", 0.0) or 0.0
-    alpha = _attr(node, "leakyrelu_alpha", 0.2)
+    ops = _attr_strs(node, "fused_ops")
+    eps = _attr_float(node, "epsilon", 0.0) or 0.0
+    alpha = _attr_float(node, "leakyrelu_alpha", 0.2)
     shape = [1] * y.ndim
     shape[channels_dim] = -1
 
@@ -224,7 +305,7 @@ def _fused_tail(node: dict, y: torch.Tensor, args: list[torch.Tensor], channels_
             y = y + per_channel(args[i])
             i += 1
         elif op == "FusedBatchNorm":
-            scale, offset, mean, var = (per_channel(a) for a in args[i:i + 4])
+            scale, offset, mean, var = (per_channel(a) for a in args[i : i + 4])
             y = (y - mean) * (scale * torch.rsqrt(var + eps)) + offset
             i += 4
         elif op == "Prelu":
@@ -349,7 +430,7 @@ class TfjsGraphModel(nn.Module):
             raise ValueError(f"{self.path.name} takes {len(self.inputs)} inputs, got {len(inputs)}")
         wanted = [_split_input(o)[0] for o in (outputs or self.outputs)]
         values: dict[str, _V] = {}
-        for name, x in zip(self.inputs, inputs):
+        for name, x in zip(self.inputs, inputs, strict=True):
             x = x.float()
             values[name] = _V(x, True) if (x.ndim == 4 and nchw_io) else _V(x)
             if x.ndim == 4 and not nchw_io:
@@ -371,7 +452,7 @@ class TfjsGraphModel(nn.Module):
             out.append(v.t if (v.nchw and nchw_io) else v.tf())
         return out
 
-    def _op(self, node: dict, a: list[_V]) -> _V:  # noqa: C901 - one dispatch table, read top-down
+    def _op(self, node: Node, a: list[_V]) -> _V:  # noqa: C901 - one dispatch table, read top-down
         op = node["op"]
         if op == "Identity":
             return a[0]
@@ -388,12 +469,11 @@ class TfjsGraphModel(nn.Module):
         if op == "Minimum":
             return _binary(torch.minimum, a[0], a[1])
         if op in ("Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "LeakyRelu"):
-            return _V(_activation(op, a[0].t, [], _attr(node, "alpha", 0.2)), a[0].nchw)
+            return _V(_activation(op, a[0].t, [], _attr_float(node, "alpha", 0.2)), a[0].nchw)
         if op == "Prelu":
             return _binary(lambda x, al: torch.clamp(x, min=0) + al * torch.clamp(x, max=0), a[0], a[1])
-        if op in ("Square", "Sqrt", "Rsqrt", "Neg", "Exp"):
-            fn = {"Square": torch.square, "Sqrt": torch.sqrt, "Rsqrt": torch.rsqrt, "Neg": torch.neg, "Exp": torch.exp}[op]
-            return _V(fn(a[0].t), a[0].nchw)
+        if op in _UNARY_OPS:
+            return _V(_UNARY_OPS[op](a[0].t), a[0].nchw)
         if op == "Softmax":
             return _V(torch.softmax(a[0].t, dim=1 if a[0].nchw else -1), a[0].nchw)
         if op in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"):
@@ -401,13 +481,13 @@ class TfjsGraphModel(nn.Module):
         if op in ("FusedBatchNorm", "FusedBatchNormV3"):
             x = _as_nchw(a[0])
             scale, offset, mean, var = (t.t.reshape(1, -1, 1, 1) for t in a[1:5])
-            eps = _attr(node, "epsilon", 1e-3)
+            eps = _attr_float(node, "epsilon", 1e-3)
             return _V((x - mean) * (scale * torch.rsqrt(var + eps)) + offset, True)
         if op in ("MatMul", "_FusedMatMul"):
             x, w = a[0].tf(), a[1].tf()
-            if _attr(node, "transpose_a", False):
+            if _attr_bool(node, "transpose_a", False):
                 x = x.transpose(-1, -2)
-            if _attr(node, "transpose_b", False):
+            if _attr_bool(node, "transpose_b", False):
                 w = w.transpose(-1, -2)
             y = x @ w
             if op == "_FusedMatMul":
@@ -432,10 +512,10 @@ class TfjsGraphModel(nn.Module):
             return _V(torch.cat([p.t for p in parts], dim=axis))
         raise CheckpointFormatError(f"unsupported TF op {op} ({node['name']})")
 
-    def _conv(self, node: dict, a: list[_V]) -> _V:
+    def _conv(self, node: Node, a: list[_V]) -> _V:
         op = node["op"]
         x = _as_nchw(a[0])
-        if _attr(node, "data_format", "NHWC") != "NHWC":
+        if _attr_str(node, "data_format", "NHWC") != "NHWC":
             raise CheckpointFormatError(f"{node['name']}: only NHWC graphs are supported")
         key = self._filters.get(node["name"])
         depthwise = "Depthwise" in op
@@ -448,24 +528,24 @@ class TfjsGraphModel(nn.Module):
                 w = w.reshape(kh, kw, c * m).permute(2, 0, 1).unsqueeze(1)
             else:
                 w = w.permute(3, 2, 0, 1)
-        strides = _attr(node, "strides", [1, 1, 1, 1])[1:3]
-        dil = _attr(node, "dilations", [1, 1, 1, 1])[1:3]
-        x = _spatial_pad(x, _attr(node, "padding", "VALID"), w.shape[2:], strides, dil,
-                         _attr(node, "explicit_paddings", None))
+        strides = _attr_pair(node, "strides", [1, 1, 1, 1])
+        dil = _attr_pair(node, "dilations", [1, 1, 1, 1])
+        padding = _attr_str(node, "padding", "VALID")
+        x = _spatial_pad(x, padding, w.shape[2:], strides, dil, _attr_ints(node, "explicit_paddings"))
         groups = x.shape[1] if depthwise else 1
-        y = F.conv2d(x, w, stride=tuple(strides), dilation=tuple(dil), groups=groups)
+        y = F.conv2d(x, w, stride=strides, dilation=dil, groups=groups)
         if op in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
             y = _fused_tail(node, y, [v.t for v in a[2:]], channels_dim=1)
         return _V(y, True)
 
-    def _pad(self, node: dict, a: list[_V]) -> _V:
+    def _pad(self, node: Node, a: list[_V]) -> _V:
         pads = self._ints(a[1])
         pairs = [(pads[2 * i], pads[2 * i + 1]) for i in range(len(pads) // 2)]
         x = a[0]
         value = float(a[2].t.reshape(-1)[0]) if node["op"] == "PadV2" else 0.0
         mode = "constant"
         if node["op"] == "MirrorPad":
-            mode = "reflect" if _attr(node, "mode", "REFLECT") == "REFLECT" else "replicate"
+            mode = "reflect" if _attr_str(node, "mode", "REFLECT") == "REFLECT" else "replicate"
         if x.nchw:
             pairs = [pairs[0], pairs[3], pairs[1], pairs[2]]
         flat: list[int] = []
@@ -478,11 +558,11 @@ class TfjsGraphModel(nn.Module):
             raise CheckpointFormatError(f"{node['name']}: MirrorPad on batch or channels is unsupported")
         return _V(F.pad(x.t, flat[:4], mode=mode), x.nchw)
 
-    def _pool(self, node: dict, v: _V) -> _V:
+    def _pool(self, node: Node, v: _V) -> _V:
         x = _as_nchw(v)
-        k = _attr(node, "ksize")[1:3]
-        s = _attr(node, "strides")[1:3]
-        padding = _attr(node, "padding", "VALID")
+        k = _attr_pair(node, "ksize")
+        s = _attr_pair(node, "strides")
+        padding = _attr_str(node, "padding", "VALID")
         if node["op"] == "MaxPool":
             x = _spatial_pad(x, padding, k, s, (1, 1), None, value=-math.inf)
             return _V(F.max_pool2d(x, k, s), True)
@@ -492,9 +572,9 @@ class TfjsGraphModel(nn.Module):
         count = F.avg_pool2d(_spatial_pad(ones, padding, k, s, (1, 1), None), k, s)
         return _V(F.avg_pool2d(xs, k, s) / count, True)
 
-    def _reduce(self, node: dict, a: list[_V]) -> _V:
+    def _reduce(self, node: Node, a: list[_V]) -> _V:
         axes = self._ints(a[1])
-        keep = bool(_attr(node, "keep_dims", False))
+        keep = _attr_bool(node, "keep_dims", False)
         x = a[0]
         fn = {"Mean": torch.mean, "Sum": torch.sum, "Max": torch.amax, "Min": torch.amin}[node["op"]]
         if x.nchw and keep:

