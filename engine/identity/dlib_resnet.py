@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointFormatError, ModelMissingError
+from ..files import atomic_path
 from .chip import chip_from_aligned
 from .dlib_format import DlibNet, parse_dlib_dnn
 
@@ -271,15 +271,8 @@ def convert_dlib_model(src: Path, dst: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import save_file
 
     state = state_dict_from_dlib(parse_dlib_dnn(src))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dst.name + ".", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=_source_stamp(src))
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(dst) as tmp:
+        save_file(state, str(tmp), metadata=_source_stamp(src))
     return state
 
 

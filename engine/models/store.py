@@ -26,6 +26,7 @@ from engine.errors import (
     LikenessError,
     ModelMissingError,
 )
+from engine.files import atomic_write
 from engine.models.catalogue import Kind, ModelRecord, load_catalogue
 from engine.models.download import CHUNK_SIZE, Progress, download, part_path, sha256_of
 
@@ -256,10 +257,8 @@ class ModelStore:
     def _save_imported(self, records: dict[str, ModelRecord]) -> None:
         entries = [_entry_from_record(record) for record in records.values()]
         text = json.dumps({"version": 1, "models": entries}, indent=2)
-        index = self.root / IMPORTED_INDEX
-        temp = index.with_name(index.name + ".tmp")
-        temp.write_text(text + "\n", encoding="utf-8")
-        os.replace(temp, index)
+        with atomic_write(self.root / IMPORTED_INDEX) as f:
+            f.write((text + "\n").encode("utf-8"))
 
 
 def _copy_hashing(source: Path, dest: Path) -> str:
