@@ -28,6 +28,7 @@ independent one, so a gain is not the optimiser fooling its own judge.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,17 +36,22 @@ import torch
 import torch.nn.functional as F
 
 from ..faces.align import FFHQ_SIZE
+from ..identity.embedders import IdentityEmbedder
+from ..nets.codeformer import CodeFormer
 from ..nets.codeformer.reference import reference_inputs
 from ..runtime.face_restorer import FaceRestorer, array_to_faces, faces_to_array
 from .analyse import face_sharpness
 from .check import steered_by_references
+
+#: A function of a batch of tensors (images to identity vectors, or vectors to vectors).
+TensorMap = Callable[[torch.Tensor], torch.Tensor]
 
 S_I = 1.2
 S_C = 1.2
 
 
 def multi_reference_logits(
-    net, tokens: torch.Tensor, contexts: list[torch.Tensor], s_i: float = S_I, s_c: float = S_C
+    net: CodeFormer, tokens: torch.Tensor, contexts: list[torch.Tensor], s_i: float = S_I, s_c: float = S_C
 ) -> torch.Tensor:
     """Eq. 6 on code logits. ``tokens``: the LQ token embeddings; ``contexts``: one per reference."""
     adapter = net.reference
@@ -83,7 +89,7 @@ class ReferencePrior:
 
 
 def apply_reference_prior(
-    net,
+    net: CodeFormer,
     logits: torch.Tensor,
     lq_features: tuple[torch.Tensor, ...],
     ref_features: tuple[torch.Tensor, ...],
@@ -126,7 +132,7 @@ class IdentityGuidance:
     features: float = 0.05
 
 
-def soft_codes(net, logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def soft_codes(net: CodeFormer, logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Code features (B, d, side, side) as the probability-weighted mean of the codebook."""
     probs = F.softmax(logits / temperature, dim=-1)
     feats = probs @ net.quantize.embedding.weight
@@ -135,12 +141,12 @@ def soft_codes(net, logits: torch.Tensor, temperature: float = 1.0) -> torch.Ten
 
 
 def identity_guided_decode(
-    net,
+    net: CodeFormer,
     logits: torch.Tensor,
     lq_features: tuple[torch.Tensor, ...],
     w: float,
     target: torch.Tensor,
-    embedder,
+    embedder: IdentityEmbedder,
     guidance: IdentityGuidance = IdentityGuidance(),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Decode with δ optimised toward ``target`` (B, D) unit identity vectors.
@@ -158,7 +164,7 @@ def identity_guided_decode(
             p.requires_grad_(flag)
 
 
-def centred_identity(embedder) -> tuple:
+def centred_identity(embedder: IdentityEmbedder) -> tuple[TensorMap, TensorMap]:
     """(embed, to_target): identity vectors minus the embedder's calibrated centre, when it has one.
 
     The raw cosine's gradient mostly pushes along what all faces share; with the centre removed
@@ -182,7 +188,15 @@ def _unit(grad: torch.Tensor) -> torch.Tensor:
     return grad / norm * grad[0].numel() ** 0.5
 
 
-def _guided_decode(net, logits, lq_features, w, target, embedder, guidance):
+def _guided_decode(
+    net: CodeFormer,
+    logits: torch.Tensor,
+    lq_features: tuple[torch.Tensor, ...],
+    w: float,
+    target: torch.Tensor,
+    embedder: IdentityEmbedder,
+    guidance: IdentityGuidance,
+) -> tuple[torch.Tensor, dict[str, float]]:
     logits = logits.detach()
     lq_features = tuple(f.detach() for f in lq_features)
     embed, to_target = centred_identity(embedder)
@@ -230,10 +244,10 @@ def restore_with_references(
     faces: list[np.ndarray],
     w: float,
     references: list[np.ndarray],
-    embedder,
-    guidance=None,
+    embedder: IdentityEmbedder,
+    guidance: IdentityGuidance | None = None,
     embeddings: np.ndarray | None = None,
-    prior=None,
+    prior: ReferencePrior | None = None,
     guide_identifiable: bool = False,
     face_sizes: list[float] | None = None,
     guided: list[bool] | None = None,
