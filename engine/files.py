@@ -37,6 +37,12 @@ def atomic_write(path: str | os.PathLike, suffix: str = ".part") -> Iterator[IO[
         os.fsync(f.fileno())
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """``path`` gets ``data``, atomically."""
+    with atomic_write(path) as f:
+        f.write(data)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
     """A temporary file name beside ``path``, for writers that take a name (``torch.save``,

@@ -22,7 +22,6 @@ import io
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImageError, OutputError
-from .files import NEW_FILE_MODE, atomic_write
+from .files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +41,6 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 GRAY_MODES = {"1", "L", "LA", "La"}  # plus the I* and F modes, converted apart
 # A JPEG of a black-and-white photo saved as RGB has channels that differ by a level or two.
 GRAY_MEAN_SPREAD, GRAY_PEAK_SPREAD = 1.0, 4.0
-
-
-def temp_file_beside(path: Path, suffix: str = ".part") -> tuple[int, str]:
-    """(fd, name) of a new temporary file next to ``path`` with ordinary permissions, for atomic writes."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, NEW_FILE_MODE)
-    return fd, tmp
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="likeness train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="likeness train", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("stage", help="train one stage (the default: `likeness train 1 ...`)")
     t.add_argument("stage", type=int, choices=(1, 2, 3, 4), help="1-3: the CodeFormer stages; 4: the reference adapter")
@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="override the config's step count")
     t.add_argument("--data", help="face cache or folder to train on (overrides the config's data path)")
     t.add_argument("--device", choices=("cpu", "cuda"))
-    t.add_argument("--max-minutes", type=float, help="wall-clock budget; the stage stops (with a checkpoint) when it is spent")
+    t.add_argument(
+        "--max-minutes", type=float, help="wall-clock budget; the stage stops (with a checkpoint) when it is spent"
+    )
     t.add_argument("--no-progress", action="store_true")
     e = sub.add_parser("export", help="write a checkpoint's EMA weights as a Likeness .safetensors model")
     e.add_argument("checkpoint", type=Path)
@@ -93,14 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.stage == 4:  # the reference adapter on a frozen backbone (training.reference_stage)
         from .reference_stage import export_reference_model, train_reference
 
-        path = train_reference(cfg, out, resume=args.resume, init=args.init, device=args.device,
-                               progress=not args.no_progress, max_minutes=args.max_minutes)
+        path = train_reference(
+            cfg,
+            out,
+            resume=args.resume,
+            init=args.init,
+            device=args.device,
+            progress=not args.no_progress,
+            max_minutes=args.max_minutes,
+        )
         export_reference_model(path, Path(out) / "model.safetensors")
         print(f"reference adapter checkpoint: {path}; model with the adapter: {Path(out) / 'model.safetensors'}")
         return 0
     from .stages import train_stage
 
-    path = train_stage(cfg, out, resume=args.resume, init=args.init, device=args.device, progress=not args.no_progress, max_minutes=args.max_minutes)
+    path = train_stage(
+        cfg,
+        out,
+        resume=args.resume,
+        init=args.init,
+        device=args.device,
+        progress=not args.no_progress,
+        max_minutes=args.max_minutes,
+    )
     print(f"stage {cfg.stage} checkpoint: {path}")
     return 0
 

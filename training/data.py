@@ -22,7 +22,6 @@ of this; the trainer refuses to start if one slips through.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ import torch
 from engine.imageio import read_image
 
 from .degrade import PRESETS, DegradationConfig, apply, sample_params
+from .face_import import FaceRecord, load_crop, read_index
+from .imaging import resize_square
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 #: The degradation presets describe faces aligned at 512 px (the FFHQ template).
@@ -50,13 +51,6 @@ class FaceItem:
     name: str
 
 
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    if img.shape[0] == size and img.shape[1] == size:
-        return img
-    interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
-    return cv2.resize(img, (size, size), interpolation=interp)
-
-
 def faces_from_folder(root: str | os.PathLike[str], size: int) -> list[FaceItem]:
     """Aligned faces under ``root``; the identity is the first folder below ``root``."""
     root = Path(root)
@@ -64,7 +58,7 @@ def faces_from_folder(root: str | os.PathLike[str], size: int) -> list[FaceItem]
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
         rel = path.relative_to(root)
         identity = rel.parts[0] if len(rel.parts) > 1 else ""
-        items.append(FaceItem(_resize(read_image(path).rgb, size), identity, str(rel.with_suffix(""))))
+        items.append(FaceItem(resize_square(read_image(path).rgb, size), identity, str(rel.with_suffix(""))))
     return items
 
 
@@ -82,7 +76,7 @@ class CacheFilter:
     max_scale_factor: float = 1.25
     min_sharpness: float = 20.0
 
-    def keep(self, record, size: int) -> bool:
+    def keep(self, record: FaceRecord, size: int) -> bool:
         return record.scale <= self.max_scale_factor * REFERENCE_SIZE / size and record.sharpness >= self.min_sharpness
 
 
@@ -95,8 +89,6 @@ def faces_from_cache(
     flt: CacheFilter | None = CacheFilter(),
 ) -> list[FaceItem]:
     """Cached aligned faces (``training.face_import``), filtered, resized to ``size``."""
-    from .face_import import load_crop, read_index
-
     wanted = set(identities) if identities is not None else None
     excluded = set(exclude)
     items = []
@@ -105,7 +97,7 @@ def faces_from_cache(
             continue
         if flt is not None and not flt.keep(rec, size):
             continue
-        items.append(FaceItem(_resize(load_crop(cache_dir, rec), size), rec.identity, rec.name))
+        items.append(FaceItem(resize_square(load_crop(cache_dir, rec), size), rec.identity, rec.name))
     return items
 
 
@@ -183,13 +175,18 @@ class Batch:
     lq: torch.Tensor  # same; equals hq when no degradation is configured
     identity: list[str]
 
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.hq.to(device), self.lq.to(device), self.identity)
 
-def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
-    arr = np.stack(images).astype(np.float32).transpose(0, 3, 1, 2)
+
+def to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
+    """uint8 RGB faces (a list, or a (B,S,S,3) stack) as a (B,3,S,S) float batch in [-1, 1]."""
+    arr = np.asarray(images).astype(np.float32).transpose(0, 3, 1, 2)
     return torch.from_numpy(np.ascontiguousarray(arr)) / 127.5 - 1.0
 
 
 def to_images(t: torch.Tensor) -> list[np.ndarray]:
+    """The inverse of ``to_tensor``: a batch in [-1, 1] as uint8 RGB faces."""
     arr = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return list(arr)
 
@@ -312,7 +309,9 @@ def _worker_init(sampler: PairSampler) -> None:
     cv2.setNumThreads(1)  # the workers are the parallelism
 
 
-def _worker_arrays(step: int):
+def _worker_arrays(step: int) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    if _WORKER_SAMPLER is None:
+        raise RuntimeError("the worker process was started without a sampler")
     return _WORKER_SAMPLER.arrays(step)
 
 
@@ -354,7 +353,3 @@ class Prefetcher:
     def close(self) -> None:
         self._pool.terminate()
         self._pool.join()
-
-
-def steps_per_epoch(n_items: int, batch_size: int) -> int:
-    return math.ceil(n_items / batch_size)

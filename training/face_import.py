@@ -27,9 +27,12 @@ import cv2
 import numpy as np
 
 from engine.errors import LikenessError
-from engine.faces.align import affine_scale, estimate_affine, warp_face
-from engine.faces.detect import DetectedFace, make_detector
+from engine.faces.align import FFHQ_SIZE, affine_scale
+from engine.faces.detect import make_detector
+from engine.faces.find import find_faces, largest_face
 from engine.imageio import read_image, write_image
+
+from .imaging import resize_square
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +79,6 @@ def read_index(out_dir: str | os.PathLike[str]) -> list[FaceRecord]:
     return records
 
 
-def main_face(faces: list[DetectedFace]) -> DetectedFace | None:
-    """The largest face (CelebA labels the main person, who is the largest face in nearly all photos)."""
-    return max(faces, key=lambda f: f.size, default=None)
-
-
 def sharpness(rgb: np.ndarray) -> float:
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
@@ -116,23 +114,22 @@ def import_faces(
             except LikenessError as exc:
                 yield f"{photo}: {exc}"
                 continue
-            faces = hog.detect(rgb, min_face=min_face)
+            # the engine's own find → align, at the cache's size
+            faces = find_faces(rgb, hog, min_face=min_face, size=size)
             if not faces and fallback_cnn:
                 cnn = cnn or make_detector("cnn")
-                faces = cnn.detect(rgb, min_face=min_face)
-            face = main_face(faces)
-            if face is None:
+                faces = find_faces(rgb, cnn, min_face=min_face, size=size)
+            main = largest_face(faces)  # CelebA labels the main person: the largest face in nearly all photos
+            if main is None:
                 yield f"{photo}: no face found"
                 continue
-            affine = estimate_affine(face.landmarks, 512)
-            crop_affine = affine * (size / 512)
-            crop = warp_face(rgb, crop_affine, size)
+            face, crop = main.detection, main.crop
             record = FaceRecord(
                 name=f"{identity}/{photo.stem}" if identity else photo.stem,
                 identity=identity,
                 source=source,
                 size=size,
-                scale=round(affine_scale(affine), 4),
+                scale=round(affine_scale(main.affine) * FFHQ_SIZE / size, 4),  # aligned-512 pixels per photo pixel
                 face_px=round(face.size, 1),
                 sharpness=round(sharpness(crop), 2),
                 faces_found=len(faces),
@@ -175,8 +172,6 @@ def pack_cache(
     the copy unchanged. ``exclude``: identities left out (the held-out ones never travel).
     Returns the number of faces written.
     """
-    from .data import _resize
-
     out = Path(dst)
     excluded = set(exclude)
     records = [r for r in read_index(src) if r.identity not in excluded]
@@ -185,7 +180,7 @@ def pack_cache(
         packed = FaceRecord(**{**asdict(rec), "size": size, "crop_ext": ".jpg"})
         target = out / packed.path_suffix
         target.parent.mkdir(parents=True, exist_ok=True)
-        bgr = cv2.cvtColor(_resize(load_crop(src, rec), size), cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(resize_square(load_crop(src, rec), size), cv2.COLOR_RGB2BGR)
         if not cv2.imwrite(str(target), bgr, [cv2.IMWRITE_JPEG_QUALITY, quality]):
             raise OSError(f"{target}: could not be written")
         lines.append(json.dumps(asdict(packed)))
@@ -193,7 +188,9 @@ def pack_cache(
     return len(records)
 
 
-def split_identities(records: list[FaceRecord], test_list: str | os.PathLike[str]) -> tuple[list[FaceRecord], list[FaceRecord]]:
+def split_identities(
+    records: list[FaceRecord], test_list: str | os.PathLike[str]
+) -> tuple[list[FaceRecord], list[FaceRecord]]:
     """(train, test) records by the held-out identity list (one folder name per line)."""
     held_out = {line.strip() for line in Path(test_list).read_text(encoding="utf-8").splitlines() if line.strip()}
     train = [r for r in records if r.identity not in held_out]
@@ -206,7 +203,7 @@ if __name__ == "__main__":  # python -m training.face_import SRC OUT [--size N] 
 
     from tqdm import tqdm
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("src", help="photo folder, or with --pack an existing face cache")
     parser.add_argument("out")
     parser.add_argument("--size", type=int, default=256)
@@ -215,7 +212,9 @@ if __name__ == "__main__":  # python -m training.face_import SRC OUT [--size N] 
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.pack:
-        held = [ln.strip() for ln in Path(args.exclude).read_text(encoding="utf-8").splitlines()] if args.exclude else []
+        held = (
+            [ln.strip() for ln in Path(args.exclude).read_text(encoding="utf-8").splitlines()] if args.exclude else []
+        )
         n = pack_cache(args.src, args.out, size=args.size, exclude=held)
         print(f"{n} faces packed into {args.out}")
         raise SystemExit(0)

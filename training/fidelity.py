@@ -25,6 +25,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,23 +34,36 @@ import torch.nn.functional as F
 from engine.nets.fidelity import TINY_FIDELITY, FidelityConfig, FidelityModel, mix, save_fidelity
 
 from . import data as D
-from .degrade import apply, sample_params
+from .degrade import DegradationConfig, apply, sample_params
+
+if TYPE_CHECKING:
+    from engine.runtime.face_restorer import FaceRestorer
 
 log = logging.getLogger(__name__)
 
-#: (preset, probability) of the degradations phase 1 trains on; None = the clean face itself.
-MIXTURE: tuple[tuple[str | None, float], ...] = (
-    (None, 0.15), ("mild", 0.30), ("moderate", 0.35), ("severe", 0.20),
+#: (preset, probability) pairs; None = the clean face itself.
+Mixture = tuple[tuple[str | None, float], ...]
+#: The degradations phase 1 trains on.
+MIXTURE: Mixture = (
+    (None, 0.15),
+    ("mild", 0.30),
+    ("moderate", 0.35),
+    ("severe", 0.20),
 )
 #: The blend sees the faces the generative path is for as often as the ones it harms.
-BLEND_MIXTURE: tuple[tuple[str | None, float], ...] = (
-    (None, 0.10), ("mild", 0.25), ("moderate", 0.35), ("severe", 0.30),
+BLEND_MIXTURE: Mixture = (
+    (None, 0.10),
+    ("mild", 0.25),
+    ("moderate", 0.35),
+    ("severe", 0.30),
 )
 FACE_SIZE = 256
 CROP = 128
 
 
-def degraded_pair(item: D.FaceItem, rng: np.random.Generator, mixture, configs: dict) -> tuple[np.ndarray, np.ndarray]:
+def degraded_pair(
+    item: D.FaceItem, rng: np.random.Generator, mixture: Mixture, configs: dict[str, DegradationConfig]
+) -> tuple[np.ndarray, np.ndarray]:
     """(HQ, LQ) of one face: flipped at random, degraded by a preset drawn from ``mixture``."""
     hq = item.image[:, ::-1] if rng.uniform() < 0.5 else item.image
     hq = np.ascontiguousarray(hq)
@@ -60,8 +74,15 @@ def degraded_pair(item: D.FaceItem, rng: np.random.Generator, mixture, configs: 
     return hq, apply(hq, sample_params(configs[preset], rng))
 
 
-def batch(items: list[D.FaceItem], step: int, seed: int, size: int, mixture, configs: dict,
-          crop: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(
+    items: list[D.FaceItem],
+    step: int,
+    seed: int,
+    size: int,
+    mixture: Mixture,
+    configs: dict[str, DegradationConfig],
+    crop: int | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The (HQ, LQ) batch of ``step``: ``size`` faces (random crops of side ``crop`` when given)."""
     rng = np.random.default_rng((seed, step))
     picks = rng.choice(len(items), size=size, replace=len(items) < size)
@@ -71,13 +92,13 @@ def batch(items: list[D.FaceItem], step: int, seed: int, size: int, mixture, con
         hq, lq = degraded_pair(items[int(idx)], r, mixture, configs)
         if crop is not None and crop < hq.shape[0]:
             y, x = r.integers(0, hq.shape[0] - crop + 1, 2)
-            hq, lq = hq[y:y + crop, x:x + crop], lq[y:y + crop, x:x + crop]
+            hq, lq = hq[y : y + crop, x : x + crop], lq[y : y + crop, x : x + crop]
         hqs.append(hq)
         lqs.append(lq)
     return D.to_tensor(hqs), D.to_tensor(lqs)
 
 
-def _configs(size: int) -> dict:
+def _configs(size: int) -> dict[str, DegradationConfig]:
     return {name: D.make_degradation(name, size) for name in ("mild", "moderate", "severe")}
 
 
@@ -91,8 +112,18 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1 / max(mse, 1e-10))
 
 
-def train_net(model: FidelityModel, items: list[D.FaceItem], val: list[D.FaceItem], *, minutes: float,
-              steps: int | None, batch_size: int = 8, lr: float = 4e-4, seed: int = 0, log_every: int = 50) -> list[dict]:
+def train_net(
+    model: FidelityModel,
+    items: list[D.FaceItem],
+    val: list[D.FaceItem],
+    *,
+    minutes: float,
+    steps: int | None,
+    batch_size: int = 8,
+    lr: float = 4e-4,
+    seed: int = 0,
+    log_every: int = 50,
+) -> list[dict]:
     """Phase 1: the U-Net, L1 on degraded crops, under a wall-clock budget (or a step count)."""
     configs = _configs(FACE_SIZE)
     net = model.net.train()
@@ -112,7 +143,14 @@ def train_net(model: FidelityModel, items: list[D.FaceItem], val: list[D.FaceIte
         opt.step()
         step += 1
         if step % log_every == 0:
-            history.append({"phase": "net", "step": step, "l1": round(loss.item(), 5), "min": round((time.monotonic() - start) / 60, 2)})
+            history.append(
+                {
+                    "phase": "net",
+                    "step": step,
+                    "l1": round(loss.item(), 5),
+                    "min": round((time.monotonic() - start) / 60, 2),
+                }
+            )
             log.info("fidelity net %s", history[-1])
     net.eval()
     history.append({"phase": "net", "steps": step, **validate_net(model, val, configs)})
@@ -131,7 +169,7 @@ def validate_net(model: FidelityModel, val: list[D.FaceItem], configs: dict, n: 
     return out
 
 
-def generative_outputs(restorer, lq: torch.Tensor) -> torch.Tensor:
+def generative_outputs(restorer: FaceRestorer, lq: torch.Tensor) -> torch.Tensor:
     """The generative model's faces (decoded at w = 0.5) for LQ faces in [-1, 1], at their size."""
     from engine.runtime.face_restorer import faces_to_array
 
@@ -163,9 +201,20 @@ def damage_target(fid: torch.Tensor, hq: torch.Tensor, grid: int) -> torch.Tenso
     return ((rms - DAMAGE_FROM) / DAMAGE_SPAN).clamp(0, 1)
 
 
-def train_blend(model: FidelityModel, generative, items: list[D.FaceItem], val: list[D.FaceItem], *,
-                minutes: float, steps: int | None, batch_size: int = 12, lr: float = 3e-3, seed: int = 1,
-                fit_steps: int = 3000, log_every: int = 500) -> list[dict]:
+def train_blend(
+    model: FidelityModel,
+    generative: FaceRestorer,
+    items: list[D.FaceItem],
+    val: list[D.FaceItem],
+    *,
+    minutes: float,
+    steps: int | None,
+    batch_size: int = 12,
+    lr: float = 3e-3,
+    seed: int = 1,
+    fit_steps: int = 3000,
+    log_every: int = 500,
+) -> list[dict]:
     """Phase 2: the region blend, with the U-Net and the generative model frozen.
 
     The blend learns to predict ``damage_target`` (which needs the HQ face) from the input and the
@@ -185,7 +234,9 @@ def train_blend(model: FidelityModel, generative, items: list[D.FaceItem], val: 
             targets.append(damage_target(fid, hq, model.config.blend_grid))
         step += 1
     x, y = torch.cat(feats), torch.cat(targets)
-    history = [{"phase": "blend", "batches": step, "faces": len(x), "collect_min": round((time.monotonic() - start) / 60, 2)}]
+    history = [
+        {"phase": "blend", "batches": step, "faces": len(x), "collect_min": round((time.monotonic() - start) / 60, 2)}
+    ]
     log.info("region blend %s", history[-1])
     blend.train()
     opt = torch.optim.Adam(blend.head.parameters(), lr=lr)
@@ -202,7 +253,9 @@ def train_blend(model: FidelityModel, generative, items: list[D.FaceItem], val: 
         if (i + 1) % log_every == 0:
             with torch.no_grad():
                 error = (blend.predict(x) - y).abs().mean().item()
-            history.append({"phase": "blend", "fit_step": i + 1, "bce": round(loss.item(), 5), "error": round(error, 4)})
+            history.append(
+                {"phase": "blend", "fit_step": i + 1, "bce": round(loss.item(), 5), "error": round(error, 4)}
+            )
             log.info("region blend %s", history[-1])
     blend.eval()
     history.append({"phase": "blend", **validate_blend(model, generative, val, configs)})
@@ -211,17 +264,27 @@ def train_blend(model: FidelityModel, generative, items: list[D.FaceItem], val: 
 
 
 @torch.no_grad()
-def validate_blend(model: FidelityModel, generative, val: list[D.FaceItem], configs: dict, n: int = 16) -> dict:
+def validate_blend(
+    model: FidelityModel,
+    generative: FaceRestorer,
+    val: list[D.FaceItem],
+    configs: dict[str, DegradationConfig],
+    n: int = 16,
+) -> dict:
     out = {}
     for preset in ("clean", "mild", "moderate", "severe"):
         mixture = ((None if preset == "clean" else preset, 1.0),)
         hq, lq = batch(val, 0, 4321, min(n, len(val)), mixture, configs, None)
         fid, gen = model.net(lq).clamp(-1, 1), generative_outputs(generative, lq)
         damage = model.blend(lq, fid, gen)
-        out[preset] = {"input": round(psnr(lq, hq), 2), "fidelity": round(psnr(fid, hq), 2),
-                       "generative": round(psnr(gen, hq), 2), "blend": round(psnr(mix(fid, gen, damage, generative.size), hq), 2),
-                       "mean_damage": round(damage.mean().item(), 3),
-                       "target_damage": round(damage_target(fid, hq, model.config.blend_grid).mean().item(), 3)}
+        out[preset] = {
+            "input": round(psnr(lq, hq), 2),
+            "fidelity": round(psnr(fid, hq), 2),
+            "generative": round(psnr(gen, hq), 2),
+            "blend": round(psnr(mix(fid, gen, damage, generative.size), hq), 2),
+            "mean_damage": round(damage.mean().item(), 3),
+            "target_damage": round(damage_target(fid, hq, model.config.blend_grid).mean().item(), 3),
+        }
     return out
 
 
@@ -236,10 +299,14 @@ def load_training_faces(cache: Path, size: int, test_list: Path | None) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="likeness train fidelity", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="likeness train fidelity", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     p.add_argument("--data", type=Path, required=True, help="face cache from training.face_import (256² crops)")
     p.add_argument("--out", type=Path, default=Path("../cache/train/fidelity"))
-    p.add_argument("--test-list", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces/test_identities.txt")
+    p.add_argument(
+        "--test-list", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/faces/test_identities.txt"
+    )
     p.add_argument("--generative", default="likeness-lite", help="the generative model the blend is trained with")
     p.add_argument("--net-minutes", type=float, default=36.0)
     p.add_argument("--blend-minutes", type=float, default=5.0)
@@ -257,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_fidelity(args.init) if args.init else FidelityModel(TINY_FIDELITY if args.tiny else FidelityConfig())
     train, val = load_training_faces(args.data, FACE_SIZE, args.test_list)
-    log.info("%d training faces (%d identities), %d validation faces", len(train), len({i.identity for i in train}), len(val))
+    log.info(
+        "%d training faces (%d identities), %d validation faces", len(train), len({i.identity for i in train}), len(val)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     history = []
     if not args.skip_net:

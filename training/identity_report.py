@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from engine.errors import ModelMissingError
+from engine.files import write_bytes
 from engine.identity.embedders import CALIBRATION_FILE, IdentityEmbedder, make_embedder
-from training.degrade import atomic_write
 from training.face_import import DEFAULT_TEST_LIST, FaceRecord, load_crop, read_index, split_identities
 
 DEFAULT_FACES = Path("/work/cache/faces256")
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name, entry in calib["embedders"].items():  # thresholds other tools measured (reference_check) stay
         entry.update({k: v for k, v in previous.get(name, {}).items() if k not in entry})
-    atomic_write(args.calibration, (json.dumps(calib, indent=1) + "\n").encode("utf-8"))
+    write_bytes(args.calibration, (json.dumps(calib, indent=1) + "\n").encode("utf-8"))
 
     meta = {
         "date": calib["date"],

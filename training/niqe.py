@@ -112,8 +112,8 @@ def image_features(rgb: np.ndarray, patch: int = PATCH, sharp_only: bool = False
         sharp = []
         for y in range(0, img.shape[0] - p + 1, p):
             for x in range(0, img.shape[1] - p + 1, p):
-                rows.append(patch_features(coeffs[y:y + p, x:x + p]))
-                sharp.append(sigma[y:y + p, x:x + p].mean())
+                rows.append(patch_features(coeffs[y : y + p, x : x + p]))
+                sharp.append(sigma[y : y + p, x : x + p].mean())
         per_scale.append(np.array(rows))
         if sharpness is None:
             sharpness = np.array(sharp)
@@ -127,8 +127,12 @@ def fit_pristine(images: Iterable[np.ndarray], patch: int = PATCH) -> dict:
     """The pristine MVG (mean, covariance) over sharp patches of ``images``."""
     feats = np.concatenate([image_features(im, patch, sharp_only=True) for im in images])
     feats = feats[np.isfinite(feats).all(axis=1)]
-    return {"patch": patch, "n_patches": int(len(feats)), "mean": feats.mean(0).tolist(),
-            "cov": np.cov(feats, rowvar=False).tolist()}
+    return {
+        "patch": patch,
+        "n_patches": int(len(feats)),
+        "mean": feats.mean(0).tolist(),
+        "cov": np.cov(feats, rowvar=False).tolist(),
+    }
 
 
 @lru_cache(maxsize=4)
@@ -171,7 +175,10 @@ if __name__ == "__main__":  # python -m training.niqe fit CACHE [--count N]
     # is at least native resolution), sharpest first.
     candidates = sorted((r for r in train if r.scale <= 2.0), key=lambda r: -r.sharpness)[: args.count]
     model = fit_pristine(load_crop(args.cache, r) for r in candidates)
-    model["source"] = (f"{len(candidates)} sharpest training-identity faces (scale ≤ 2) of {args.cache}, "
-                       f"{PATCH}px patches, sharp patches ≥ {SHARP_FRACTION} of the best")
+    model["source"] = (
+        f"{len(candidates)} sharpest training-identity faces (scale ≤ 2) of {args.cache}, "
+        f"{PATCH}px patches, sharp patches ≥ {SHARP_FRACTION} of the best"
+    )
     MODEL_FILE.write_text(json.dumps(model) + "\n", encoding="utf-8")
-    print(f"wrote {MODEL_FILE} from {model['n_patches']} patches of {len(candidates)} faces")
+    summary = f"wrote {MODEL_FILE} from {model['n_patches']} patches of {len(candidates)} faces"
+    print(summary)

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine.files import write_bytes
 from engine.identity import make_embedder
-from engine.identity.embedders import CALIBRATION_FILE
+from engine.identity.embedders import CALIBRATION_FILE, IdentityEmbedder
 from engine.references import face_sharpness, verification_embeddings
 
-from .degrade import atomic_write, degrade
+from .degrade import degrade
 from .face_import import DEFAULT_TEST_LIST, FaceRecord, load_crop, read_index, split_identities
 
 PRESETS = ("none", "mild", "moderate", "severe")
@@ -51,21 +52,29 @@ class Pairs:
     different: np.ndarray
     different_sharpness: np.ndarray
 
-    def above(self, floor: float) -> "Pairs":
+    def above(self, floor: float) -> Pairs:
         return self.band(floor, np.inf)
 
-    def band(self, low: float, high: float) -> "Pairs":
+    def band(self, low: float, high: float) -> Pairs:
         keep_s = (self.same_sharpness >= low) & (self.same_sharpness < high)
         keep_d = (self.different_sharpness >= low) & (self.different_sharpness < high)
-        return Pairs(self.same[keep_s], self.same_sharpness[keep_s], self.different[keep_d], self.different_sharpness[keep_d])
+        return Pairs(
+            self.same[keep_s], self.same_sharpness[keep_s], self.different[keep_d], self.different_sharpness[keep_d]
+        )
 
     @staticmethod
-    def pooled(pairs: Sequence["Pairs"]) -> "Pairs":
-        return Pairs(*(np.concatenate([getattr(p, f) for p in pairs])
-                       for f in ("same", "same_sharpness", "different", "different_sharpness")))
+    def pooled(pairs: Sequence[Pairs]) -> Pairs:
+        return Pairs(
+            *(
+                np.concatenate([getattr(p, f) for p in pairs])
+                for f in ("same", "same_sharpness", "different", "different_sharpness")
+            )
+        )
 
 
-def _inputs(cache: str, records: Sequence[FaceRecord], embedder, preset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _inputs(
+    cache: str, records: Sequence[FaceRecord], embedder: IdentityEmbedder, preset: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(mirror-averaged embeddings, sharpness) of the faces degraded by ``preset``."""
     faces = []
     for i, rec in enumerate(records):
@@ -76,8 +85,14 @@ def _inputs(cache: str, records: Sequence[FaceRecord], embedder, preset: str, se
     return verification_embeddings(faces, embedder), np.array([face_sharpness(f) for f in faces])
 
 
-def pair_scores(cache: str, records: Sequence[FaceRecord], embedder, presets: Sequence[str] = PRESETS, seed: int = 0,
-                max_per_identity: int = 3) -> dict[str, Pairs]:
+def pair_scores(
+    cache: str,
+    records: Sequence[FaceRecord],
+    embedder: IdentityEmbedder,
+    presets: Sequence[str] = PRESETS,
+    seed: int = 0,
+    max_per_identity: int = 3,
+) -> dict[str, Pairs]:
     """Per preset, the (degraded input, sharp reference) pairs of up to 3 photos per identity."""
     by_id: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
@@ -112,11 +127,11 @@ def sharpness_floor(pairs: Pairs, step: float = 1.12, min_pairs: int = 40) -> fl
     while edges[-1] < np.quantile(pairs.same_sharpness, 0.99):
         edges.append(edges[-1] * step)
     good = []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         band = pairs.band(low, high)
         good.append(band.same.size < min_pairs or _best_balanced(band)[0] >= MIN_BALANCED_ACCURACY)
     floor = edges[-1]
-    for low, ok in zip(reversed(edges[:-1]), reversed(good)):
+    for low, ok in zip(reversed(edges[:-1]), reversed(good), strict=True):  # a verdict per band
         if not ok:
             break
         floor = low
@@ -138,7 +153,8 @@ def rates(pairs: dict[str, Pairs], t: float, floor: float) -> dict[str, dict]:
             "decided": decided,
             "same_pass": float(np.mean(kept.same >= t)) if kept.same.size else None,
             "different_warned": float(np.mean(kept.different < t)) if kept.different.size else None,
-            "same_mean": float(p.same.mean()), "different_mean": float(p.different.mean()),
+            "same_mean": float(p.same.mean()),
+            "different_mean": float(p.different.mean()),
             "pairs": [int(p.same.size), int(p.different.size)],
         }
     return out
@@ -154,7 +170,7 @@ def calibrate(fit: dict[str, Pairs]) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("cache")
     parser.add_argument("--embedder", default="dlib")
     parser.add_argument("--test-list", default=str(DEFAULT_TEST_LIST))
@@ -168,19 +184,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit = pair_scores(args.cache, fit_records, emb)
     floor, t = calibrate(fit)
     held_out = pair_scores(args.cache, test, emb, seed=1)
-    report = {"embedder": args.embedder, "threshold": t, "min_sharpness": floor,
-              "train": rates(fit, t, floor), "held_out": rates(held_out, t, floor),
-              "held_out_without_floor": rates(held_out, t, 0.0)}
+    report = {
+        "embedder": args.embedder,
+        "threshold": t,
+        "min_sharpness": floor,
+        "train": rates(fit, t, floor),
+        "held_out": rates(held_out, t, floor),
+        "held_out_without_floor": rates(held_out, t, 0.0),
+    }
     print(json.dumps(report, indent=1))
     if args.write:
-        data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8")) if CALIBRATION_FILE.is_file() else {"embedders": {}}
+        data = (
+            json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+            if CALIBRATION_FILE.is_file()
+            else {"embedders": {}}
+        )
         entry = data.setdefault("embedders", {}).setdefault(args.embedder, {})
         entry["reference_threshold"] = round(t, 4)
         entry["reference_min_sharpness"] = round(floor, 3)
         entry["reference_check"] = report["held_out"]
-        atomic_write(CALIBRATION_FILE, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
-        print(f"wrote reference_threshold {t:.3f} and reference_min_sharpness {floor:.2f} for {args.embedder} "
-              f"to {CALIBRATION_FILE}")
+        write_bytes(CALIBRATION_FILE, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+        print(
+            f"wrote reference_threshold {t:.3f} and reference_min_sharpness {floor:.2f} for {args.embedder} "
+            f"to {CALIBRATION_FILE}"
+        )
     return 0
 
 

@@ -19,39 +19,56 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.api import finish_face
-from engine.guidance import IdentityGuidance, ReferencePrior
 from engine.imageio import read_image
+from engine.references.guide import IdentityGuidance, ReferencePrior
 
 from .evaluate import Method, PairedSet, make_restorer, run_eval
 
+if TYPE_CHECKING:
+    from engine.api import Restorer
+    from engine.references import ReferenceFace
 
-def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count: int, *, ranked: bool,
-                     guidance: float, steps: int, fidelity: float, prior: bool = True, seed: int = 0) -> Method:
+
+def reference_method(
+    restorer: Restorer,
+    set_root: Path,
+    refs: dict[str, list[str]],
+    count: int,
+    *,
+    ranked: bool,
+    guidance: float,
+    steps: int,
+    fidelity: float,
+    prior: bool = True,
+    seed: int = 0,
+) -> Method:
     """A method restoring each face with ``count`` references of its identity."""
     from engine.identity import make_embedder
-    from engine.references import reference_from_aligned, rank_references
-    from engine.runtime.face_restorer import restore_with_references
+    from engine.references import rank_references, reference_from_aligned
+    from engine.references.guide import restore_with_references
 
     torch_restorer = restorer.torch_restorer
     embedder = make_embedder(device=torch_restorer.device)
-    cache: dict[str, object] = {}
+    cache: dict[str, ReferenceFace] = {}
     rng = np.random.default_rng(seed)
     plan = IdentityGuidance(strength=guidance, steps=steps) if guidance > 0 else None
     face_prior = ReferencePrior() if guidance > 0 and prior else None
 
-    def ref_face(name: str):
+    def ref_face(name: str) -> ReferenceFace:
         if name not in cache:
-            cache[name] = reference_from_aligned(read_image(set_root / "refs" / f"{name}.png").rgb, embedder=embedder,
-                                                 path=name)
+            cache[name] = reference_from_aligned(
+                read_image(set_root / "refs" / f"{name}.png").rgb, embedder=embedder, path=name
+            )
         return cache[name]
 
-    def run(lq: list[np.ndarray], records: list[dict]) -> list[np.ndarray]:
+    def run(lq: list[np.ndarray], records: list[dict[str, Any]]) -> list[np.ndarray]:
         out = []
-        for face, rec in zip(lq, records):
+        for face, rec in zip(lq, records, strict=True):
             candidates = [ref_face(n) for n in refs.get(rec["name"], [])]
             if ranked:
                 chosen = rank_references(candidates, 0.0, count)
@@ -61,8 +78,16 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
             if not chosen:
                 out += restorer.restore_faces([face], fidelity)
                 continue
-            restored, _ = restore_with_references(torch_restorer, [face], fidelity, [c.aligned for c in chosen],
-                                                  embedder, plan, np.stack([c.embedding for c in chosen]), face_prior)
+            restored, _ = restore_with_references(
+                torch_restorer,
+                [face],
+                fidelity,
+                [c.aligned for c in chosen],
+                embedder,
+                plan,
+                np.stack([c.embedding for c in chosen]),
+                face_prior,
+            )
             restored = restorer.mix_with_fidelity_path([face], restored, fidelity)  # as the engine's restore does
             out.append(finish_face(restored[0], face))
         return out
@@ -70,10 +95,14 @@ def reference_method(restorer, set_root: Path, refs: dict[str, list[str]], count
     return run
 
 
+def _print_progress(text: str) -> None:
+    print(text, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--set", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--refs", default="1,3,5", help="numbers of references (N = 0 is the model alone)")
@@ -89,18 +118,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     pset = PairedSet.open(args.set)
     restorer = make_restorer(args.model, backend="torch")
     methods: dict[str, Method] = {}
-    tag = f"g={args.guidance:g}x{args.steps}{'' if args.no_prior else '+prior'}" if args.guidance > 0 else "eq.6" if restorer.torch_restorer.net.reference else "no guidance"
+    tag = (
+        f"g={args.guidance:g}x{args.steps}{'' if args.no_prior else '+prior'}"
+        if args.guidance > 0
+        else "eq.6"
+        if restorer.torch_restorer.net.reference
+        else "no guidance"
+    )
     for n in (int(x) for x in args.refs.split(",") if x):
         methods[f"{restorer.model_name} N={n} ranked ({tag})"] = reference_method(
-            restorer, pset.root, pset.references, n, ranked=True, guidance=args.guidance, steps=args.steps,
-            fidelity=args.fidelity, prior=not args.no_prior)
+            restorer,
+            pset.root,
+            pset.references,
+            n,
+            ranked=True,
+            guidance=args.guidance,
+            steps=args.steps,
+            fidelity=args.fidelity,
+            prior=not args.no_prior,
+        )
         if args.random:
             methods[f"{restorer.model_name} N={n} random ({tag})"] = reference_method(
-                restorer, pset.root, pset.references, n, ranked=False, guidance=args.guidance, steps=args.steps,
-                fidelity=args.fidelity, prior=not args.no_prior)
-    md, _ = run_eval({Path(args.set).name: Path(args.set)}, Path(args.out), models=[args.model],
-                     fidelity=args.fidelity, backend="torch", limit=args.limit, extra_methods=methods,
-                     progress=lambda s: print(s, flush=True))
+                restorer,
+                pset.root,
+                pset.references,
+                n,
+                ranked=False,
+                guidance=args.guidance,
+                steps=args.steps,
+                fidelity=args.fidelity,
+                prior=not args.no_prior,
+            )
+    md, _ = run_eval(
+        {Path(args.set).name: Path(args.set)},
+        Path(args.out),
+        models=[args.model],
+        fidelity=args.fidelity,
+        backend="torch",
+        limit=args.limit,
+        extra_methods=methods,
+        progress=_print_progress,
+    )
     print(f"report: {md}")
     return 0
 

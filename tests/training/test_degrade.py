@@ -37,7 +37,13 @@ def _synthetic(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
 def _faces(n: int) -> list[np.ndarray]:
     folder = shared_path("data", "real_world", "cropped_faces")
     paths = sorted(folder.glob("*.png"))[:n]
-    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    return [cv2.cvtColor(_read(p), cv2.COLOR_BGR2RGB) for p in paths]
+
+
+def _read(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    assert img is not None, f"{path} did not decode"
+    return img
 
 
 def _within(value: float, rng: tuple[float, float]) -> bool:
@@ -98,8 +104,12 @@ def test_drawn_params_stay_within_the_preset_ranges(name):
             else:
                 assert _within(so.noise2.scale, cfg.poisson_scale2)
             assert _within(so.jpeg_quality2, cfg.jpeg_quality2)
-    for values, (lo, hi) in ((sigmas, cfg.blur_sigma), (scales, cfg.downscale), (deltas, cfg.noise),
-                             (qualities, cfg.jpeg_quality)):
+    for values, (lo, hi) in (
+        (sigmas, cfg.blur_sigma),
+        (scales, cfg.downscale),
+        (deltas, cfg.noise),
+        (qualities, cfg.jpeg_quality),
+    ):
         if hi > lo:  # the draws cover the range, not just its middle
             assert min(values) < lo + 0.1 * (hi - lo) and max(values) > hi - 0.1 * (hi - lo)
 
@@ -220,7 +230,7 @@ def test_paired_set_writer_with_identities(tmp_path):
     assert len(set(names)) == 6  # "00.jpg" of alice and of bob do not collide
     for n in names:
         for sub in ("hq", "lq"):
-            img = cv2.imread(str(out / sub / f"{n}.png"))
+            img = _read(out / sub / f"{n}.png")
             assert img.shape == (32, 32, 3)
     lines = (out / "params.jsonl").read_text().splitlines()
     assert len(lines) == 6
@@ -249,6 +259,6 @@ def test_paired_set_writer_with_plain_paths(tmp_path):
     out = tmp_path / "set"
     write_paired_set(paths, out, PRESETS["mild"], seed=0, size=40)
     assert sorted(p.name for p in (out / "lq").iterdir()) == ["a.png", "b.png"]
-    assert cv2.imread(str(out / "hq" / "a.png")).shape == (40, 40, 3)  # centre-cropped, not stretched
+    assert _read(out / "hq" / "a.png").shape == (40, 40, 3)  # centre-cropped, not stretched
     assert not (out / "references.json").exists()
     assert len((out / "params.jsonl").read_text().splitlines()) == 2

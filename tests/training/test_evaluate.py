@@ -39,7 +39,7 @@ def report(face_cache, tmp_path_factory) -> dict:
     def ground_truth(lq, records):  # a perfect restorer: returns the HQ itself
         return [PairedSet.open(Path(r["_set"])).hq(r["name"]) for r in records]
 
-    for preset, root in sets.items():  # lets the oracle find its set from the records
+    for root in sets.values():  # lets the oracle find its set from the records
         lines = [json.loads(x) for x in (root / "params.jsonl").read_text().splitlines()]
         (root / "params.jsonl").write_text("".join(json.dumps({**x, "_set": str(root)}) + "\n" for x in lines))
     md, js = run_eval(sets, out, extra_methods={"oracle": ground_truth}, identity_nets=("dlib",))
@@ -61,8 +61,9 @@ def test_sets_hold_the_held_out_faces_with_references(face_cache, report):
     assert pset.hq(pset.names[0]).shape == (512, 512, 3)
     for name, refs in pset.references.items():
         assert 1 <= len(refs) <= 2
-        assert all(name.split("_")[-1] != ref.split("_")[-1] or ref.rsplit("_", 1)[0] != name.rsplit("_", 1)[0]
-                   for ref in refs), "a face is never its own reference"
+        assert all(
+            name.split("_")[-1] != ref.split("_")[-1] or ref.rsplit("_", 1)[0] != name.rsplit("_", 1)[0] for ref in refs
+        ), "a face is never its own reference"
         assert all((pset.root / "refs" / f"{r}.png").is_file() for r in refs)
 
 
@@ -106,7 +107,9 @@ def test_unsharp_baseline_sharpens_without_changing_size():
     lq = cv2.resize(small, (128, 128), interpolation=cv2.INTER_LINEAR)
     out = bicubic_unsharp([lq], [{"lq_size": [32, 32]}])[0]
     assert out.shape == lq.shape and out.dtype == np.uint8
-    bicubic = cv2.resize(cv2.resize(lq, (32, 32), interpolation=cv2.INTER_AREA), (128, 128), interpolation=cv2.INTER_CUBIC)
+    bicubic = cv2.resize(
+        cv2.resize(lq, (32, 32), interpolation=cv2.INTER_AREA), (128, 128), interpolation=cv2.INTER_CUBIC
+    )
     assert cv2.Laplacian(out, cv2.CV_64F).var() > 1.2 * cv2.Laplacian(bicubic, cv2.CV_64F).var()
 
 
@@ -121,7 +124,7 @@ def test_lpips_is_measured_only_when_package_and_weights_are_installed(monkeypat
 
     import torch
 
-    from training import evaluate
+    from training import eval_scoring
 
     class FakeLPIPS(torch.nn.Module):
         def __init__(self, net, verbose):
@@ -132,12 +135,12 @@ def test_lpips_is_measured_only_when_package_and_weights_are_installed(monkeypat
 
     monkeypatch.setitem(sys.modules, "lpips", types.SimpleNamespace(LPIPS=FakeLPIPS))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    net, reason = evaluate._lpips_network()
-    assert net is None and "AlexNet weights are not" in reason
+    net, reason = eval_scoring.lpips_network()
+    assert net is None and reason is not None and "AlexNet weights are not" in reason
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth").write_bytes(b"")
-    net, reason = evaluate._lpips_network()
+    net, reason = eval_scoring.lpips_network()
     assert net is not None and reason is None
     img = np.zeros((8, 8, 3), np.uint8)
-    assert evaluate._lpips_distance(net, img, img) == 0.0
-    assert evaluate._lpips_distance(net, img, img + 255) == pytest.approx(2.0)
+    assert eval_scoring.lpips_distance(net, img, img) == 0.0
+    assert eval_scoring.lpips_distance(net, img, img + 255) == pytest.approx(2.0)

@@ -16,7 +16,7 @@ def synthetic_faces(n: int, size: int = 256) -> list[D.FaceItem]:
     items = []
     for i in range(n):
         img = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 2.0)
-        items.append(D.FaceItem(cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX), f"id{i % 3}", f"f{i}"))
+        items.append(D.FaceItem(cv2.normalize(img, np.empty_like(img), 0, 255, cv2.NORM_MINMAX), f"id{i % 3}", f"f{i}"))
     return items
 
 
@@ -25,7 +25,7 @@ def test_a_batch_is_a_pure_function_of_seed_and_step():
     a = T.batch(items, 3, 0, 4, T.MIXTURE, configs, 64)
     b = T.batch(items, 3, 0, 4, T.MIXTURE, configs, 64)
     c = T.batch(items, 4, 0, 4, T.MIXTURE, configs, 64)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not torch.equal(a[1], c[1])
     assert a[0].shape == (4, 3, 64, 64)
 
@@ -48,7 +48,6 @@ def test_a_short_run_cleans_blur_and_keeps_clean_faces():
     val = history[-1]
     assert val["clean"]["output"] > 35  # a clean face passes through nearly untouched
     assert val["mild"]["output"] > val["mild"]["input"]  # and blur is reduced
-
 
 
 def test_the_damage_target_is_zero_where_the_fidelity_face_is_right_and_one_where_it_is_lost():

@@ -14,7 +14,7 @@ from training.metrics import psnr, rgb_to_y, ssim
 def _images(seed: int = 0, shape: tuple[int, int] = (48, 64)) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    base = (127 + 100 * np.sin(xx / 5.0)[..., None] * np.cos(yy / 7.0)[..., None] * np.array([1.0, 0.7, 0.4]))
+    base = 127 + 100 * np.sin(xx / 5.0)[..., None] * np.cos(yy / 7.0)[..., None] * np.array([1.0, 0.7, 0.4])
     a = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
     b = np.clip(a.astype(float) + rng.normal(0, 15, a.shape), 0, 255).astype(np.uint8)
     return a, b

@@ -37,7 +37,9 @@ def test_shipped_model_scores_blur_and_blockiness_worse():
     img = _face_like()
     sharp = niqe.niqe(img, model)
     blurred = niqe.niqe(cv2.GaussianBlur(img, (0, 0), 3), model)
-    small = cv2.resize(cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA), (256, 256), interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(
+        cv2.resize(img, (48, 48), interpolation=cv2.INTER_AREA), (256, 256), interpolation=cv2.INTER_NEAREST
+    )
     assert blurred > sharp
     assert niqe.niqe(small, model) > sharp
 

@@ -10,10 +10,12 @@ from training.reference_check import Pairs, calibrate, rates
 
 def _pairs(rng, n_same, n_diff, noise_below=0.12, noise_above=0.015, edge=2.5) -> Pairs:
     """Same ≈ 0.94, different ≈ 0.82; below sharpness ``edge`` the cosines are mostly noise."""
+
     def side(n, mean):
         q = np.exp(rng.uniform(np.log(1.0), np.log(30.0), n))
         noise = np.where(q < edge, noise_below, noise_above)
         return mean + noise * rng.standard_normal(n), q
+
     same, qs = side(n_same, 0.94)
     diff, qd = side(n_diff, 0.82)
     return Pairs(same, qs, diff, qd)

@@ -91,9 +91,13 @@ def test_stage3_steps_lower_loss(tmp_path, items, stage2_ckpt):
 def test_later_stages_train_only_encoder_transformer_cft(tmp_path, items, stage, stage1_ckpt, stage2_ckpt):
     init = stage1_ckpt if stage == 2 else stage2_ckpt
     tr = _trainer(stage, tmp_path, items, init=init, steps=1, checkpoint_every=0)
-    frozen_before = {n: p.detach().clone() for n, p in tr.net.named_parameters() if n.startswith(("quantize.", "generator."))}
+    frozen_before = {
+        n: p.detach().clone() for n, p in tr.net.named_parameters() if n.startswith(("quantize.", "generator."))
+    }
     tr.run()
-    allowed = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.") + (("fuse_convs_dict.",) if stage == 3 else ())
+    allowed = ("encoder.", "position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.") + (
+        ("fuse_convs_dict.",) if stage == 3 else ()
+    )
     for name, p in tr.net.named_parameters():
         if name.startswith(("quantize.", "generator.")):
             assert p.grad is None and not p.requires_grad, name
@@ -113,7 +117,15 @@ def test_resume_gives_the_same_losses(tmp_path, items, stage, stage1_ckpt):
     kw = dict(steps=4, checkpoint_every=2, disc_start=1, reseed_every=2, ids_weight=0.0)
     full = _trainer(stage, tmp_path / "full", items, init=init, **kw).run()
     _trainer(stage, tmp_path / "cut", items, init=init, **kw).run(until=2)
-    resumed = Trainer(load_config(f"tiny_stage{stage}", **kw), tmp_path / "cut", items=items, val_items=items[:2], init=init, resume=True, progress=False)
+    resumed = Trainer(
+        load_config(f"tiny_stage{stage}", **kw),
+        tmp_path / "cut",
+        items=items,
+        val_items=items[:2],
+        init=init,
+        resume=True,
+        progress=False,
+    )
     assert resumed.step == 2
     rest = resumed.run()
     strip = lambda h: [{k: v for k, v in x.items() if k != "s"} for x in h]  # noqa: E731 (wall time differs)
@@ -220,7 +232,16 @@ def test_prefetched_batches_equal_the_synchronous_ones(items):
 def test_training_with_workers_matches_training_without(tmp_path, items):
     logs = []
     for workers in (0, 2):
-        tr = _trainer(1, tmp_path / f"w{workers}", items, steps=3, disc_start=10**6, workers=workers, checkpoint_every=0, val_every=0)
+        tr = _trainer(
+            1,
+            tmp_path / f"w{workers}",
+            items,
+            steps=3,
+            disc_start=10**6,
+            workers=workers,
+            checkpoint_every=0,
+            val_every=0,
+        )
         logs.append([h["loss"] for h in tr.run()])
         assert tr._prefetch is None  # the workers are gone after run()
     assert logs[0] == pytest.approx(logs[1], rel=1e-5)
@@ -257,8 +278,17 @@ def test_packed_cache_reads_like_the_original(tmp_path, items):
     lines = []
     for i, it in enumerate(items):
         big = cv2.resize(it.image, (128, 128), interpolation=cv2.INTER_CUBIC)
-        rec = FaceRecord(name=f"{it.identity}/{i:02d}", identity=it.identity, source=f"/x/{i}.jpg", size=128,
-                         scale=1.0, face_px=100.0, sharpness=100.0, faces_found=1, landmarks=[[0.0, 0.0]] * 5)
+        rec = FaceRecord(
+            name=f"{it.identity}/{i:02d}",
+            identity=it.identity,
+            source=f"/x/{i}.jpg",
+            size=128,
+            scale=1.0,
+            face_px=100.0,
+            sharpness=100.0,
+            faces_found=1,
+            landmarks=[[0.0, 0.0]] * 5,
+        )
         (src / "faces" / it.identity).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(src / rec.path_suffix), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
         lines.append(json.dumps(asdict(rec)))
@@ -281,9 +311,11 @@ def test_slim_checkpoint_starts_the_next_stage_like_the_full_one(tmp_path, items
     assert slim.stat().st_size < stage1_ckpt.stat().st_size / 2
     full_tr = _trainer(2, tmp_path / "a", items, init=stage1_ckpt, steps=1, ids_weight=0.0)
     slim_tr = _trainer(2, tmp_path / "b", items, init=slim, steps=1, ids_weight=0.0)
-    for (k, a), b in zip(full_tr.net.state_dict().items(), slim_tr.net.state_dict().values()):
+    for (k, a), b in zip(full_tr.net.state_dict().items(), slim_tr.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
-    for a, b in zip(full_tr.hq_encoder.state_dict().values(), slim_tr.hq_encoder.state_dict().values()):
+    assert full_tr.hq_encoder is not None and slim_tr.hq_encoder is not None
+    hq_encoders = (full_tr.hq_encoder.state_dict().values(), slim_tr.hq_encoder.state_dict().values())
+    for a, b in zip(*hq_encoders, strict=True):
         assert torch.equal(a, b)
     assert full_tr.run()[0]["loss"] == pytest.approx(slim_tr.run()[0]["loss"], rel=1e-6)
     half = load_checkpoint(slim_checkpoint(stage1_ckpt, tmp_path / "s1-half.pt"))

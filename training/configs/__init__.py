@@ -107,7 +107,7 @@ class TrainConfig:
         return json.dumps(d, indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known - {"base", "_about"}
         if unknown:
@@ -117,7 +117,7 @@ class TrainConfig:
             kw["betas"] = tuple(kw["betas"])
         return cls(**kw)
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -140,7 +140,7 @@ def _read(path: Path) -> dict:
     return d
 
 
-def load_config(name_or_path: str | Path, **overrides) -> TrainConfig:
+def load_config(name_or_path: str | Path, **overrides: Any) -> TrainConfig:
     """A stage config by name (``lite_stage1``) or JSON path, with keyword overrides."""
     d = _read(_resolve(name_or_path))
     d.update(overrides)

@@ -1,4 +1,4 @@
-"""Losses of the CodeFormer stages: perceptual, adversarial (with VQGAN's adaptive weight), identity.
+"""Loss primitives of the CodeFormer stages: perceptual, adversarial (VQGAN's adaptive weight), identity.
 
 * **Perceptual.** CodeFormer uses VGG19 features (LPIPS-style). Pretrained VGG weights cannot be
   downloaded here, so :func:`make_perceptual` picks, in order: ``"vgg"`` when torchvision's
@@ -19,7 +19,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -27,22 +30,23 @@ from torch import nn
 
 VGG19_FILE = "vgg19-dcbe5e97.pth"
 
+_Loss = TypeVar("_Loss", bound=Callable[..., torch.Tensor])
+
 
 # ----------------------------------------------------------------------------- perceptual
 
 
-def full_precision(fn):
+def full_precision(fn: _Loss) -> _Loss:
     """Run a loss in float32 with autocast off: SSIM's variances (E[x²] − E[x]²) and dlib's
     compressed cosines cancel catastrophically in bf16 (NaN on the CPU, useless gradients on CUDA)."""
-    import functools
 
     @functools.wraps(fn)
-    def wrapper(self, *args):
+    def wrapper(self: nn.Module, *args: object) -> torch.Tensor:
         dev = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
         with torch.autocast(dev, enabled=False):
             return fn(self, *(a.float() if isinstance(a, torch.Tensor) else a for a in args))
 
-    return wrapper
+    return cast(_Loss, wrapper)
 
 
 def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -60,6 +64,7 @@ class MSSSIMLoss(nn.Module):
     """
 
     WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+    g: torch.Tensor
 
     def __init__(self, win: int = 11) -> None:
         super().__init__()
@@ -97,7 +102,7 @@ class MSSSIMLoss(nn.Module):
             if i < n - 1:
                 x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
         stack = torch.stack(vals, dim=1).clamp(min=1e-6)
-        return 1 - torch.prod(stack ** w, dim=1).mean()
+        return 1 - torch.prod(stack**w, dim=1).mean()
 
 
 class DlibFeatureLoss(nn.Module):
@@ -113,6 +118,8 @@ class DlibFeatureLoss(nn.Module):
         self.net = load_dlib_embedder("cpu").eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
+        if max(blocks) >= len(self.net.blocks) or (weights is not None and len(weights) != len(blocks)):
+            raise ValueError(f"blocks {blocks} (weights {weights}) do not fit dlib's {len(self.net.blocks)} blocks")
         self.blocks = blocks
         self.weights = weights or tuple(1.0 for _ in blocks)
 
@@ -120,7 +127,7 @@ class DlibFeatureLoss(nn.Module):
         from engine.identity.chip import chip_from_aligned
 
         net = self.net
-        x = (chip_from_aligned((faces.float() + 1) * 127.5) - net.avg_rgb) / 256.0
+        x = (chip_from_aligned((faces.float() + 1) * 127.5) - net.get_buffer("avg_rgb")) / 256.0
         x = F.max_pool2d(F.relu(net.aff(net.conv(x))), 3, 2)
         feats = []
         for i, block in enumerate(net.blocks):
@@ -136,15 +143,18 @@ class DlibFeatureLoss(nn.Module):
         with torch.no_grad():
             fy = self.features(y)
         fx = self.features(x)
-        return sum(w * (a - b).abs().mean() * a.shape[1] ** 0.5 for w, a, b in zip(self.weights, fx, fy)) / sum(
-            self.weights
-        )
+        total = torch.zeros((), device=x.device)
+        for w, a, b in zip(self.weights, fx, fy, strict=True):
+            total = total + w * (a - b).abs().mean() * a.shape[1] ** 0.5
+        return total / sum(self.weights)
 
 
 class VGGPerceptualLoss(nn.Module):
     """L1 of VGG19 features (conv1_2 … conv5_4, basicsr's CodeFormer weights) — only with the weights installed."""
 
     LAYERS = {2: 0.1, 7: 0.1, 16: 1.0, 25: 1.0, 34: 1.0}  # relu1_2, relu2_2, relu3_4, relu4_4, relu5_4
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, weights: Path) -> None:
         super().__init__()
@@ -152,7 +162,7 @@ class VGGPerceptualLoss(nn.Module):
 
         vgg = torchvision.models.vgg19()
         vgg.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        self.features = vgg.features[: max(self.LAYERS) + 1].eval()
+        self.features = cast(nn.Sequential, vgg.features)[: max(self.LAYERS) + 1].eval()
         for p in self.features.parameters():
             p.requires_grad_(False)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
@@ -171,7 +181,10 @@ class VGGPerceptualLoss(nn.Module):
         with torch.no_grad():
             fy = self._feats(y)
         fx = self._feats(x)
-        return sum(w * F.l1_loss(fx[i], fy[i]) for i, w in self.LAYERS.items())
+        total = torch.zeros((), device=x.device)
+        for i, w in self.LAYERS.items():
+            total = total + w * F.l1_loss(fx[i], fy[i])
+        return total
 
 
 def vgg19_weights() -> Path | None:
@@ -187,7 +200,9 @@ def make_perceptual(kind: str) -> tuple[nn.Module | None, str]:
         if weights is not None:
             return VGGPerceptualLoss(weights), "vgg"
         if kind == "vgg":
-            raise FileNotFoundError(f"VGG19 weights not found at {Path(torch.hub.get_dir()) / 'checkpoints' / VGG19_FILE}")
+            raise FileNotFoundError(
+                f"VGG19 weights not found at {Path(torch.hub.get_dir()) / 'checkpoints' / VGG19_FILE}"
+            )
         kind = "msssim"
     if kind == "msssim":
         return MSSSIMLoss(), "msssim"
@@ -235,7 +250,9 @@ def generator_adv_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
 
 
-def adaptive_weight(rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor, max_w: float = 1e4) -> torch.Tensor:
+def adaptive_weight(
+    rec_loss: torch.Tensor, g_loss: torch.Tensor, last_layer: torch.Tensor, max_w: float = 1e4
+) -> torch.Tensor:
     """VQGAN's λ = ‖∇_last L_rec‖ / (‖∇_last L_adv‖ + 1e-4), clamped, detached."""
     rec_grad = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)[0]
     g_grad = torch.autograd.grad(g_loss, last_layer, retain_graph=True)[0]
@@ -251,6 +268,8 @@ class IdentityLoss(nn.Module):
     ``center`` may be None (plain dlib cosine). ``forward`` returns the mean loss; ``cosine``
     the per-pair values (for logging the range).
     """
+
+    center: torch.Tensor
 
     def __init__(self, center: torch.Tensor | None = None, device: str | torch.device = "cpu") -> None:
         super().__init__()
