@@ -4,7 +4,8 @@ dlib's CNN detector keeps Python's global interpreter lock for the whole detecti
 photo on a CPU), so running it in the worker thread would freeze the window meanwhile. Here it
 runs in a spawned process; the worker thread waits on a pipe, which leaves the GUI thread free.
 Results are the engine's own ``DetectedFace`` objects, identical to an in-thread detection.
-This module imports nothing heavy: the child imports only the engine's detector module.
+This module imports nothing heavy; the child imports ``engine.api`` (torch only when it runs the
+identity network of a reference analysis).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _CONTEXT = mp.get_context("spawn")  # never fork a process that runs Qt threads
 
 
 def _serve(conn, name: str) -> None:
-    from engine.faces.detect import make_detector
+    from engine.api import analyse_reference, make_detector
 
     detector = None
     while True:
@@ -35,8 +36,6 @@ def _serve(conn, name: str) -> None:
                 detector = detector or make_detector(name)
                 conn.send(("ok", detector.detect(rgb, min_face=min_face)))
             elif message[0] == "reference":  # the whole analysis: detection, alignment, identity
-                from engine.references import analyse_reference
-
                 conn.send(("ok", analyse_reference(message[1], detector=name)))
             else:
                 conn.send(("error", ValueError(f"unknown request {message[0]!r}")))
@@ -55,8 +54,9 @@ class ProcessDetector:
 
     def _start(self) -> None:
         parent, child = _CONTEXT.Pipe()
-        process = _CONTEXT.Process(target=_serve, args=(child, self.name), name=f"likeness-{self.name}-detector",
-                                   daemon=True)
+        process = _CONTEXT.Process(
+            target=_serve, args=(child, self.name), name=f"likeness-{self.name}-detector", daemon=True
+        )
         process.start()
         child.close()
         self._process, self._conn = process, parent
@@ -71,16 +71,18 @@ class ProcessDetector:
         return self._ask(("detect", rgb, min_face))
 
     def analyse_reference(self, path):
-        """``engine.references.analyse_reference`` with this detector, run in the helper."""
+        """``engine.api.analyse_reference`` with this detector, run in the helper."""
         return self._ask(("reference", str(path)))
 
     def _ask(self, message):
         with self._lock:
-            if self._process is None or not self._process.is_alive():
+            if self._process is None or self._conn is None or not self._process.is_alive():
                 self._start()
+            conn = self._conn
+            assert conn is not None
             try:
-                self._conn.send(message)
-                status, value = self._conn.recv()
+                conn.send(message)
+                status, value = conn.recv()
             except (EOFError, OSError, BrokenPipeError) as err:
                 self._process = None
                 raise RuntimeError(f"the {self.name} face detector process stopped ({err})") from err
@@ -90,14 +92,15 @@ class ProcessDetector:
 
     def close(self) -> None:
         with self._lock:
-            if self._process is None:
+            process, conn = self._process, self._conn
+            if process is None or conn is None:
                 return
             try:
-                self._conn.send(None)
+                conn.send(None)
             except OSError:
                 pass
-            self._process.join(2)
-            if self._process.is_alive():
-                self._process.terminate()
-            self._conn.close()
-            self._process = None
+            process.join(2)
+            if process.is_alive():
+                process.terminate()
+            conn.close()
+            self._process = self._conn = None

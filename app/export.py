@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from engine.errors import OutputError
+from engine.api import OutputError
 
 SUFFIXES = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "tif": ".tif"}
 WRITABLE = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
@@ -33,8 +33,9 @@ def output_suffix(source: Path, fmt: str) -> str:
     return SUFFIXES[fmt]
 
 
-def output_path(source: Path, folder: Path | None, pattern: str, fmt: str, fidelity: float, n: int,
-                taken: set[Path] | None = None) -> Path:
+def output_path(
+    source: Path, folder: Path | None, pattern: str, fmt: str, fidelity: float, n: int, taken: set[Path] | None = None
+) -> Path:
     """The export path of ``source``; ``folder`` None = a "restored" folder beside the original.
 
     A name already used by this export (``taken``), an existing file or the original itself gets

@@ -9,8 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import (QColor, QGuiApplication, QIcon, QIconEngine, QPainter, QPainterPath, QPalette, QPen,
-                           QPixmap, QPolygonF)
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 
 Draw = Callable[[QPainter, QColor], None]
 
@@ -150,9 +160,22 @@ def _info(p: QPainter, c: QColor) -> None:
 
 
 ICONS: dict[str, Draw] = {
-    "open": _open, "photo": _photo, "run": _run, "stop": _stop, "export": _export, "split": _split,
-    "side": _side, "fit": _fit, "actual": _actual, "models": _models, "settings": _settings,
-    "face": _face, "copy": _copy, "folder": _folder, "remove": _remove, "info": _info,
+    "open": _open,
+    "photo": _photo,
+    "run": _run,
+    "stop": _stop,
+    "export": _export,
+    "split": _split,
+    "side": _side,
+    "fit": _fit,
+    "actual": _actual,
+    "models": _models,
+    "settings": _settings,
+    "face": _face,
+    "copy": _copy,
+    "folder": _folder,
+    "remove": _remove,
+    "info": _info,
 }
 
 

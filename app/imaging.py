@@ -32,7 +32,9 @@ def to_array(image: QImage) -> np.ndarray:
 def thumbnail(rgb: np.ndarray, side: int = THUMB_SIZE) -> QImage:
     """A thumbnail no larger than ``side`` on its long edge, smooth."""
     image = to_qimage(rgb)
-    return image.scaled(QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return image.scaled(
+        QSize(side, side), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
 
 
 def read_upright(path: Path, max_side: int | None = None) -> QImage:

@@ -1,8 +1,9 @@
-"""Jobs for the engine worker (requests in) and what comes back (outcomes out): plain data.
+"""What crosses between the GUI and the engine thread: jobs in, messages out, all plain data.
 
-The GUI builds a job, the worker runs it in its thread and answers with an outcome; nothing else
-crosses between the two. Every job has an id and its own cancel event, which the GUI thread may
-set at any time (the engine checks it between faces).
+The GUI builds a ``Job``; the worker runs it in its thread and answers with ``Message``s: first
+``JobStarted``, then any ``JobProgress`` and the job's own result (``Scanned``, ``Restored``…) or
+one ``JobFailed``, and always ``JobDone`` last. Every job has an id and its own cancel event,
+which the GUI thread may set at any time (the engine checks it between faces).
 """
 
 from __future__ import annotations
@@ -11,16 +12,21 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from PySide6.QtGui import QImage
 
 from engine.api import RestoreOptions, RestoreRequest
 
+from .references import Match
+
 _ids = itertools.count(1)
 
 
-@dataclass
+# Jobs ---------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
 class Job:
     """Base: an id and a cancel flag. Lower ``priority`` runs first; equal priorities in order."""
 
@@ -29,7 +35,14 @@ class Job:
     priority: ClassVar[int] = 5
 
 
-@dataclass
+@dataclass(kw_only=True)
+class PhotoJob(Job):
+    """A job about one photo of the list."""
+
+    photo_id: int
+
+
+@dataclass(kw_only=True)
 class Configure(Job):
     """(Re)create the engine with this model, device and backend."""
 
@@ -40,76 +53,71 @@ class Configure(Job):
     priority: ClassVar[int] = 0
 
 
-@dataclass
-class Preview(Job):
+@dataclass(kw_only=True)
+class Preview(PhotoJob):
     """Restore one face of a photo at ``fidelity``: the encoder runs once, each new w decodes only."""
 
-    photo_id: int = 0
-    path: Path = Path()
+    path: Path
     options: RestoreOptions = field(default_factory=RestoreOptions)
     face_index: int = 0
     fidelity: float = 0.5
     priority: ClassVar[int] = 1
 
 
-@dataclass
-class Scan(Job):
+@dataclass(kw_only=True)
+class Scan(PhotoJob):
     """Read a photo, find its faces (no restoration): thumbnails, face boxes and counts."""
 
-    photo_id: int = 0
-    path: Path = Path()
+    path: Path
     options: RestoreOptions = field(default_factory=RestoreOptions)
     priority: ClassVar[int] = 2
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AnalyseReference(Job):
-    """Detect and align the face in a reference photo; match it to a face when one is given."""
+    """Detect, align and embed the main face of a reference photo."""
 
-    ref_id: int = 0
-    path: Path = Path()
+    ref_id: int
+    path: Path
     options: RestoreOptions = field(default_factory=RestoreOptions)
     priority: ClassVar[int] = 2
 
 
-@dataclass
-class MatchReferences(Job):
+@dataclass(kw_only=True)
+class MatchReferences(PhotoJob):
     """Identity match of the analysed references against one face of a photo."""
 
-    ref_ids: tuple[int, ...] = ()
-    photo_id: int = 0
-    path: Path = Path()
+    ref_ids: tuple[int, ...]
+    path: Path
     options: RestoreOptions = field(default_factory=RestoreOptions)
     face_index: int = 0
     priority: ClassVar[int] = 2
 
 
-@dataclass
-class Export(Job):
+@dataclass(kw_only=True)
+class Export(PhotoJob):
     """Write a restored image to ``output`` with the original's EXIF and ICC."""
 
-    photo_id: int = 0
-    source: Path = Path()
-    output: Path = Path()
+    source: Path
+    output: Path
     image: QImage | None = None  # the result in memory, or
     image_file: Path | None = None  # the result kept on disk by the worker
     quality: int = 95
     priority: ClassVar[int] = 3
 
 
-@dataclass
-class Restore(Job):
+@dataclass(kw_only=True)
+class Restore(PhotoJob):
     """Restore one photo of a batch."""
 
-    photo_id: int = 0
-    request: RestoreRequest | None = None
+    request: RestoreRequest
     priority: ClassVar[int] = 4
 
 
-# Outcomes -----------------------------------------------------------------------------------
+# Messages -----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class FaceInfo:
     """A face as the GUI needs it: box in input pixels, whether it was restored, a small crop."""
 
@@ -120,25 +128,60 @@ class FaceInfo:
     restored: bool = False
 
 
-@dataclass
-class EngineInfo:
+@dataclass(frozen=True, eq=False)
+class Message:
+    """Base of everything the worker sends back (compared by identity unless a subclass says otherwise)."""
+
+
+@dataclass(frozen=True)
+class JobStarted(Message):
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobProgress(Message):
+    job: Job
+    fraction: float
+    text: str
+
+
+@dataclass(frozen=True)
+class JobFailed(Message):
+    """``message`` is for the user (one line); the traceback of a bug is in the log."""
+
+    job: Job
+    message: str
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class JobDone(Message):
+    """The last message of every job, whatever happened."""
+
+    job: Job
+
+
+@dataclass(frozen=True)
+class EngineInfo(Message):
+    """The engine as configured: its device, the devices to choose from, its model or why none."""
+
     device: str = ""
     device_label: str = ""
-    devices: list[tuple[str, str]] = field(default_factory=list)
+    devices: tuple[tuple[str, str], ...] = ()
     model: str | None = None
     model_error: str | None = None
 
 
-@dataclass
-class ScanOutcome:
+@dataclass(frozen=True, eq=False)  # holds images: compared by identity
+class Scanned(Message):
     photo_id: int
     size: tuple[int, int]
     faces: list[FaceInfo]
     thumbnail: QImage
 
 
-@dataclass
-class RestoreOutcome:
+@dataclass(frozen=True, eq=False)  # holds images: compared by identity
+class Restored(Message):
     photo_id: int
     image: QImage
     faces: list[FaceInfo]
@@ -151,8 +194,8 @@ class RestoreOutcome:
     result_file: Path | None = None  # the full result as .npy (the GUI keeps few results in memory)
 
 
-@dataclass
-class PreviewOutcome:
+@dataclass(frozen=True, eq=False)  # holds images: compared by identity
+class PreviewReady(Message):
     photo_id: int
     face_index: int
     fidelity: float
@@ -161,8 +204,8 @@ class PreviewOutcome:
     seconds: float
 
 
-@dataclass
-class ReferenceOutcome:
+@dataclass(frozen=True, eq=False)  # holds images: compared by identity
+class ReferenceReady(Message):
     ref_id: int
     path: Path
     aligned: QImage | None
@@ -170,8 +213,14 @@ class ReferenceOutcome:
     note: str = ""
 
 
-@dataclass
-class MatchOutcome:
+@dataclass(frozen=True)
+class Matched(Message):
     photo_id: int
     face_index: int
-    matches: dict[int, Any]  # ref id -> app.references.Match
+    matches: dict[int, Match]  # ref id -> how well that reference matches the face
+
+
+@dataclass(frozen=True)
+class Exported(Message):
+    job: Export
+    path: Path

@@ -11,8 +11,10 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QImage
+
+from engine.api import RestoreOptions
 
 from .jobs import FaceInfo
 
@@ -49,7 +51,7 @@ class PhotoItem:
     result_file: Path | None = None  # the restored pixels on disk (always, once restored)
     result_faces: set[int] = field(default_factory=set)  # faces restored in ``result``
     result_fidelity: float | None = None
-    result_options: object = None  # the RestoreOptions ``result`` was made with
+    result_options: RestoreOptions | None = None  # what ``result`` was made with
     warnings: list[str] = field(default_factory=list)
     exported_to: Path | None = None
 
@@ -109,10 +111,10 @@ class PhotoListModel(QAbstractListModel):
         self._items: list[PhotoItem] = []
 
     # Qt model interface
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         item = self._items[index.row()]

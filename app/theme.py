@@ -23,7 +23,12 @@ def _palette(dark: bool) -> QPalette:
         mid, alternate, placeholder = QColor(78, 80, 83), QColor(52, 53, 56), QColor(160, 160, 160)
         highlight = QColor(42, 110, 200)
     else:
-        window, base, text, button = QColor(239, 240, 241), QColor(255, 255, 255), QColor(30, 30, 30), QColor(246, 246, 247)
+        window, base, text, button = (
+            QColor(239, 240, 241),
+            QColor(255, 255, 255),
+            QColor(30, 30, 30),
+            QColor(246, 246, 247),
+        )
         mid, alternate, placeholder = QColor(190, 192, 195), QColor(244, 245, 246), QColor(105, 105, 110)
         highlight = QColor(48, 120, 215)
     roles = QPalette.ColorRole

@@ -127,12 +127,13 @@ def main() -> int:
     torch_before = "torch" in sys.modules
     window = MainWindow(settings)
     window.show()
-    if not spin(lambda: window._engine_info.model is not None or window._engine_info.model_error, 300):
+    state = window.session.engine_state
+    if not spin(lambda: state.info.model is not None or state.info.model_error, 300):
         print("the engine did not start", file=sys.stderr)
         return 1
     engine_s = time.perf_counter() - started
-    if window._engine_info.model_error:
-        print(window._engine_info.model_error, file=sys.stderr)
+    if state.info.model_error:
+        print(state.info.model_error, file=sys.stderr)
         return 1
     phase[0] = "scan"
     window.open_paths(photos)
@@ -158,7 +159,7 @@ def main() -> int:
     batch_s = time.perf_counter() - started
     user.stop()
     probe.stop()
-    info = window._engine_info
+    info = state.info
     done = sum(i.status == Status.DONE for i in window.photos.items())
     window.close()
 

@@ -55,21 +55,18 @@ class StandInFaceRestorer:
         return self
 
 
-def use_stand_in() -> None:
-    """Makes the app's worker build Restorers whose face network is the stand-in."""
-    from app import worker
+def stand_in_backend():
+    """The app's engine backend, making Restorers whose face network is the stand-in."""
+    from app.backend import ApiBackend
 
-    original = worker.EngineWorker.restorer
+    class StandInBackend(ApiBackend):
+        def restorer(self, config):
+            r = super().restorer(config)
+            r.networks._model_name = STAND_IN
+            r.networks.face_restorer = StandInFaceRestorer()
+            return r
 
-    def restorer(self):
-        made = self._restorer is None
-        r = original(self)
-        if made:
-            r._model_name = STAND_IN
-            r._face_restorer = StandInFaceRestorer()
-        return r
-
-    worker.EngineWorker.restorer = restorer
+    return StandInBackend()
 
 
 def main() -> int:
@@ -83,15 +80,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="likeness-shots-"))
     if not args.installed:
         os.environ["LIKENESS_HOME"] = str(work / "home")
-        use_stand_in()
     source = SHARED / "data" / "real_world" / "whole_photos"
     if not source.is_dir():
         print(f"needs {source}", file=sys.stderr)
         return 2
     photos = work / "Family album"
     photos.mkdir()
-    names = {"00.jpg": "Reunion 1998.jpg", "01.jpg": "Band photo.jpg", "03.jpg": "Portrait garden.jpg",
-             "04.jpg": "Grandma.jpg"}
+    names = {
+        "00.jpg": "Reunion 1998.jpg",
+        "01.jpg": "Band photo.jpg",
+        "03.jpg": "Portrait garden.jpg",
+        "04.jpg": "Grandma.jpg",
+    }
     for src, dst in names.items():
         shutil.copy(source / src, photos / dst)
     refs = work / "References"
@@ -117,7 +117,7 @@ def main() -> int:
     settings.set("backend", "torch")
     settings.set("confirm_close", False)  # results are discarded on purpose here
     apply_theme(app, "dark")
-    window = MainWindow(settings)
+    window = MainWindow(settings, backend=None if args.installed else stand_in_backend())
     window.resize(1440, 900)
     window.show()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def main() -> int:
         widget.grab().save(str(path))
         shots.append(path)
 
-    spin(lambda: window._engine_info.device_label != "")
+    spin(lambda: window.session.engine_state.info.device_label != "")
     shoot(window, "01-empty")
 
     # a batch at work: capture while the second photo is being restored
@@ -150,8 +150,9 @@ def main() -> int:
     spin(lambda: all(i.scanned for i in window.photos.items()))
     captured = []
 
-    def on_progress(job, fraction, text):
-        item = window.photos.by_id(getattr(job, "photo_id", -1))
+    def on_progress(message):
+        item = window.photos.by_id(getattr(message.job, "photo_id", -1))
+        text = message.text
         if not captured and item is not None and item.name == names["01.jpg"] and text.startswith("Restoring face 2"):
             window.list.setCurrentIndex(window.photos.index(window.photos.row_of(window.photos.items()[0])))
             shoot(window, "02-working")
@@ -167,7 +168,7 @@ def main() -> int:
     # compare view with a face chosen and its live preview; one face excluded
     window.list.setCurrentIndex(window.photos.index(0))
     window.select_face(1)
-    spin(lambda: getattr(window, "last_preview", None) is not None and window.last_preview.face_index == 1)
+    spin(lambda: (p := window.session.selection.preview) is not None and p.face_index == 1)
     window.compare.split = 0.52
     shoot(window, "03-compare")
 
@@ -184,10 +185,15 @@ def main() -> int:
     panel = window.controls.references
     panel.add_paths([refs / "Grandma 1975.jpg", refs / "Portrait 1980.jpg"])
     spin(lambda: not any(e.analysing for e in panel.entries))
-    window._request_match()
-    spin(lambda: all(e.similarity is not None for e in panel.entries if e.aligned is not None) or
-         "not available" in panel.status.text(), 180)
-    spin(lambda: getattr(window, "last_preview", None) is not None and window.last_preview.photo_id == window.current.id)
+    window.session.request_match()
+    spin(
+        lambda: (
+            all(e.similarity is not None for e in panel.entries if e.aligned is not None)
+            or "not available" in panel.status.text()
+        ),
+        180,
+    )
+    spin(lambda: (p := window.session.selection.preview) is not None and p.photo_id == window.current.id)
     window.controls_scroll.ensureWidgetVisible(panel)
     shoot(window, "05-references")
 
@@ -210,7 +216,7 @@ def main() -> int:
     window.controls_scroll.verticalScrollBar().setValue(0)
     window.list.setCurrentIndex(window.photos.index(0))
     window.select_face(2)
-    spin(lambda: getattr(window, "last_preview", None) is not None and window.last_preview.photo_id == window.current.id)
+    spin(lambda: (p := window.session.selection.preview) is not None and p.photo_id == window.current.id)
     shoot(window, "08-light-theme")
 
     window.close()

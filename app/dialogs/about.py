@@ -9,7 +9,18 @@ from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
-DISTRIBUTIONS = ("likeness", "torch", "onnxruntime", "opencv-python-headless", "dlib-bin", "spandrel", "numpy", "Pillow")
+from ..logs import log_file
+
+DISTRIBUTIONS = (
+    "likeness",
+    "torch",
+    "onnxruntime",
+    "opencv-python-headless",
+    "dlib-bin",
+    "spandrel",
+    "numpy",
+    "Pillow",
+)
 
 
 def version(dist: str) -> str:
@@ -25,7 +36,9 @@ def about_html(store, engine_info=None) -> str:
     rows += f"<tr><td>Python</td><td>{platform.python_version()} ({platform.system()} {platform.machine()})</td></tr>"
     device = ""
     if engine_info is not None and engine_info.device_label:
-        device = f"<p><b>Device:</b> {engine_info.device_label} · <b>Model:</b> {engine_info.model or 'none installed'}</p>"
+        device = (
+            f"<p><b>Device:</b> {engine_info.device_label} · <b>Model:</b> {engine_info.model or 'none installed'}</p>"
+        )
     models = ""
     try:
         for r in store.records():
@@ -41,14 +54,8 @@ def about_html(store, engine_info=None) -> str:
         f"<h3>Models and their licences</h3><table cellspacing=4><tr><th align=left>Model</th>"
         f"<th align=left>Licence</th><th align=left>State</th></tr>{models}</table>"
         "<p>Likeness is licensed under the Apache License 2.0. Icons are drawn by the application itself.</p>"
-        f"<p>Log file: {_log_file()}</p>"
+        f"<p>Log file: {log_file()}</p>"
     )
-
-
-def _log_file() -> str:
-    from ..__main__ import log_file
-
-    return str(log_file())
 
 
 class AboutDialog(QDialog):

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..export import DEFAULT_FOLDER, check_pattern
 from ..settings import BY_KEY, Settings
@@ -35,7 +49,7 @@ class ExportDialog(QDialog):
         self.naming = QLineEdit(settings.get("naming"))
         self.naming.setToolTip(BY_KEY["naming"].help)
         self.format = QComboBox()
-        for value, label in BY_KEY["format"].choices:
+        for value, label in BY_KEY["format"].choices or ():
             self.format.addItem(label, value)
         self.format.setCurrentIndex(max(0, self.format.findData(settings.get("format"))))
         self.quality = QSpinBox()

@@ -8,20 +8,41 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.errors import CancelledError, LikenessError
+from engine.api import CancelledError, LikenessError
 
 from ..icons import icon
 from ..worker import EngineThread
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS = {"restoration": "Face restoration", "fidelity": "Face fidelity path", "detection": "Face detection",
-               "parsing": "Face outline", "upscaler": "Background upscaler", "identity": "Identity check",
-               "other": "Other"}
+KIND_LABELS = {
+    "restoration": "Face restoration",
+    "fidelity": "Face fidelity path",
+    "detection": "Face detection",
+    "parsing": "Face outline",
+    "upscaler": "Background upscaler",
+    "identity": "Identity check",
+    "other": "Other",
+}
 
 
 def size_text(size: int | None) -> str:
@@ -45,7 +66,9 @@ class StoreWorker(QObject):
     def install(self, name: str, cancel: threading.Event) -> None:
         try:
             path = self.store.install(
-                name, progress=lambda done, total: self.progress.emit(name, float(done), float(total or 0)), cancel=cancel
+                name,
+                progress=lambda done, total: self.progress.emit(name, float(done), float(total or 0)),
+                cancel=cancel,
             )
             self.finished.emit(name, f"Installed {name} ({path}).")
         except CancelledError:
@@ -60,7 +83,9 @@ class StoreWorker(QObject):
     def import_file(self, path: str) -> None:
         try:
             record = self.store.import_file(Path(path))
-            self.finished.emit(record.id, f"Imported {Path(path).name} as {record.id} ({KIND_LABELS.get(record.kind, record.kind)}).")
+            self.finished.emit(
+                record.id, f"Imported {Path(path).name} as {record.id} ({KIND_LABELS.get(record.kind, record.kind)})."
+            )
         except LikenessError as err:
             self.failed.emit(Path(path).name, str(err), False)
         except Exception as err:
@@ -168,10 +193,12 @@ class ModelDialog(QDialog):
         records = self.records()
         self.table.setRowCount(len(records))
         for row, r in enumerate(records):
-            licence = r.licence + ("" if not r.non_commercial or "non-commercial" in r.licence.lower() else " · non-commercial")
+            licence = r.licence + (
+                "" if not r.non_commercial or "non-commercial" in r.licence.lower() else " · non-commercial"
+            )
             cells = (r.id, KIND_LABELS.get(r.kind, r.kind), self.state(r), size_text(r.size), licence)
             for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
+                item = QTableWidgetItem(str(text))
                 item.setData(Qt.ItemDataRole.UserRole, r.id)
                 item.setToolTip(r.purpose)
                 self.table.setItem(row, col, item)
@@ -185,7 +212,8 @@ class ModelDialog(QDialog):
 
     def select(self, name: str) -> None:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).text() == name:
+            item = self.table.item(row, 0)
+            if item is not None and item.text() == name:
                 self.table.selectRow(row)
                 return
 
@@ -196,8 +224,14 @@ class ModelDialog(QDialog):
             return
         r = self.store.get(name)
         licence = f'<a href="{r.licence_url}">{r.licence}</a>' if r.licence_url else r.licence
-        warn = ("<p><b>Non-commercial licence:</b> you may use this model for personal, non-commercial work only. "
-                "It is never bundled with Likeness.</p>") if r.non_commercial else ""
+        warn = (
+            (
+                "<p><b>Non-commercial licence:</b> you may use this model for personal, non-commercial work only. "
+                "It is never bundled with Likeness.</p>"
+            )
+            if r.non_commercial
+            else ""
+        )
         where = self.store.root / r.file if not r.bundled else self.store.bundled_dir / r.file
         source = f"<br>Imported from {r.source}" if r.source else (f"<br>Download: {r.url}" if r.url else "")
         self.details.setHtml(
@@ -212,12 +246,19 @@ class ModelDialog(QDialog):
         record = self.store.get(name) if name else None
         busy = self._busy is not None
         installed = record is not None and self.store.is_installed(record.id)
-        self.download.setEnabled(bool(record) and not busy and not installed and not record.bundled
-                                 and not record.imported and record.url is not None)
+        self.download.setEnabled(
+            bool(record)
+            and not busy
+            and not installed
+            and not record.bundled
+            and not record.imported
+            and record.url is not None
+        )
         self.cancel.setEnabled(busy and self._cancel is not None)
         self.import_button.setEnabled(not busy)
-        self.remove_button.setEnabled(bool(record) and not busy and not record.bundled
-                                      and (installed or record.imported))
+        self.remove_button.setEnabled(
+            bool(record) and not busy and not record.bundled and (installed or record.imported)
+        )
 
     # -- actions -------------------------------------------------------------------------------
     def start_download(self) -> None:
@@ -227,9 +268,10 @@ class ModelDialog(QDialog):
         record = self.store.get(name)
         if record.non_commercial:
             answer = QMessageBox.question(
-                self, "Non-commercial licence",
+                self,
+                "Non-commercial licence",
                 f"{record.id} is licensed for non-commercial use only ({record.licence}).\n\nDownload it?",
-            )  # fmt: skip
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self._busy, self._cancel = name, threading.Event()
@@ -246,8 +288,12 @@ class ModelDialog(QDialog):
             self.message.setText("Cancelling…")
 
     def choose_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model file", str(Path.home()),
-                                              "Model weights (*.pth *.pt *.ckpt *.safetensors);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import a model file",
+            str(Path.home()),
+            "Model weights (*.pth *.pt *.ckpt *.safetensors);;All files (*)",
+        )
         if path:
             self.import_path(path)
 

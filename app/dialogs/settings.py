@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
-                               QLineEdit, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..settings import SETTINGS, Setting, Settings, sections
 
@@ -24,8 +36,10 @@ def editor_for(setting: Setting, settings: Settings) -> QWidget:
         w.toggled.connect(lambda on: settings.set(key, on))
     elif setting.type is int:
         w = QSpinBox()
-        w.setRange(int(setting.minimum if setting.minimum is not None else 0),
-                   int(setting.maximum if setting.maximum is not None else 10**6))
+        w.setRange(
+            int(setting.minimum if setting.minimum is not None else 0),
+            int(setting.maximum if setting.maximum is not None else 10**6),
+        )
         w.setValue(value)
         w.valueChanged.connect(lambda v: settings.set(key, v))
     elif setting.type is float:

@@ -8,7 +8,7 @@ alike. 100 % means one pixel of the restored image per screen pixel.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (QColor, QFont, QImage, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent)
+from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..jobs import FaceInfo
@@ -89,7 +89,10 @@ class CompareView(QWidget):
         r = QRectF(self.rect())
         if self.side_by_side and self.after is not None:
             half = (r.width() - GAP) / 2
-            return [QRectF(r.left(), r.top(), half, r.height()), QRectF(r.left() + half + GAP, r.top(), half, r.height())]
+            return [
+                QRectF(r.left(), r.top(), half, r.height()),
+                QRectF(r.left() + half + GAP, r.top(), half, r.height()),
+            ]
         return [r]
 
     def scale(self) -> float:
@@ -101,7 +104,10 @@ class CompareView(QWidget):
         if self.scene_size.isEmpty():
             return 1.0
         pane = self.panes()[0]
-        return max(MIN_ZOOM, min((pane.width() - 16) / self.scene_size.width(), (pane.height() - 16) / self.scene_size.height()))
+        return max(
+            MIN_ZOOM,
+            min((pane.width() - 16) / self.scene_size.width(), (pane.height() - 16) / self.scene_size.height()),
+        )
 
     def zoom_percent(self) -> float:
         """Screen pixels per restored-image pixel, as a percentage (100 = 1:1)."""
@@ -109,12 +115,20 @@ class CompareView(QWidget):
 
     def to_screen(self, pane: QRectF, p: QPointF) -> QPointF:
         s = self.scale()
-        center = self._center if self._zoom is not None else QPointF(self.scene_size.width() / 2, self.scene_size.height() / 2)
+        center = (
+            self._center
+            if self._zoom is not None
+            else QPointF(self.scene_size.width() / 2, self.scene_size.height() / 2)
+        )
         return QPointF(pane.center().x() + (p.x() - center.x()) * s, pane.center().y() + (p.y() - center.y()) * s)
 
     def to_scene(self, pane: QRectF, p: QPointF) -> QPointF:
         s = self.scale()
-        center = self._center if self._zoom is not None else QPointF(self.scene_size.width() / 2, self.scene_size.height() / 2)
+        center = (
+            self._center
+            if self._zoom is not None
+            else QPointF(self.scene_size.width() / 2, self.scene_size.height() / 2)
+        )
         return QPointF(center.x() + (p.x() - pane.center().x()) / s, center.y() + (p.y() - pane.center().y()) / s)
 
     def scene_rect_on(self, pane: QRectF) -> QRectF:
@@ -160,10 +174,12 @@ class CompareView(QWidget):
         if self._zoom is None:
             self._center = QPointF(self.scene_size.width() / 2, self.scene_size.height() / 2)
         self._zoom = max(MIN_ZOOM, min(MAX_ZOOM, scale))
-        if scene_anchor is not None:  # keep the point under the cursor where it is
+        if anchor is not None and scene_anchor is not None:  # keep the point under the cursor where it is
             s = self._zoom
-            self._center = QPointF(scene_anchor.x() - (anchor.x() - pane.center().x()) / s,
-                                   scene_anchor.y() - (anchor.y() - pane.center().y()) / s)
+            self._center = QPointF(
+                scene_anchor.x() - (anchor.x() - pane.center().x()) / s,
+                scene_anchor.y() - (anchor.y() - pane.center().y()) / s,
+            )
         self.update()
         self.zoom_changed.emit(self.zoom_percent())
 
@@ -252,8 +268,13 @@ class CompareView(QWidget):
             if selected:
                 p.setPen(QPen(QColor(0, 0, 0, 140), 4))
                 p.drawRoundedRect(r, 3, 3)
-            p.setPen(QPen(SELECTED if selected else color, 2.5 if selected else 1.6,
-                          Qt.PenStyle.SolidLine if included else Qt.PenStyle.DashLine))
+            p.setPen(
+                QPen(
+                    SELECTED if selected else color,
+                    2.5 if selected else 1.6,
+                    Qt.PenStyle.SolidLine if included else Qt.PenStyle.DashLine,
+                )
+            )
             p.drawRoundedRect(r, 3, 3)
             # number tag
             tag = QRectF(r.left(), r.bottom() + 3, 22, 18)
@@ -351,8 +372,12 @@ class CompareView(QWidget):
             elif face is not None:
                 self.setCursor(Qt.CursorShape.PointingHandCursor)
                 self.setToolTip(
-                    f"Face {face.index + 1}: " + ("click the badge to leave it as it is" if face.index not in self.excluded
-                                                  else "click the badge to restore it")
+                    f"Face {face.index + 1}: "
+                    + (
+                        "click the badge to leave it as it is"
+                        if face.index not in self.excluded
+                        else "click the badge to restore it"
+                    )
                 )
             else:
                 self.setCursor(Qt.CursorShape.OpenHandCursor)

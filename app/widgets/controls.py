@@ -7,9 +7,22 @@ what the next request uses.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..icons import icon
 from ..settings import BY_KEY, Settings
@@ -136,8 +149,11 @@ class FaceImage(QLabel):
             p.setPen(self.palette().color(self.foregroundRole()))
             p.drawText(target, Qt.AlignmentFlag.AlignCenter, "—")
         p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawText(self.rect().adjusted(0, side + 4, 0, 0), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                   self.caption)
+        p.drawText(
+            self.rect().adjusted(0, side + 4, 0, 0),
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+            self.caption,
+        )
 
 
 class FacePreview(QWidget):
@@ -222,7 +238,7 @@ class ControlPanel(QWidget):
         form = QFormLayout(output)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.upscale = QComboBox()
-        for value, label in BY_KEY["upscale"].choices:
+        for value, label in BY_KEY["upscale"].choices or ():
             self.upscale.addItem(label, value)
         bind_combo(self.upscale, settings, "upscale")
         form.addRow("Size", with_help(self.upscale, "upscale"))
@@ -284,7 +300,3 @@ class ControlPanel(QWidget):
         i = self.device.findData(current)
         self.device.setCurrentIndex(i if i >= 0 else 0)
         self.device.blockSignals(False)
-
-
-def pixmap_of(image: QImage) -> QPixmap:
-    return QPixmap.fromImage(image)

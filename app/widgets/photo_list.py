@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -21,11 +21,16 @@ STATUS_COLOURS = {
 }
 
 
+Index = QModelIndex | QPersistentModelIndex
+
+
 class PhotoDelegate(QStyledItemDelegate):
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         return QSize(240, ROW_HEIGHT)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         item: PhotoItem = index.data(Roles.ITEM)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -70,7 +75,9 @@ class PhotoDelegate(QStyledItemDelegate):
         lines = self._status_lines(item)
         for n, line in enumerate(lines[:2]):
             text = fm.elidedText(line, Qt.TextElideMode.ElideRight, width - 14)
-            painter.drawText(QRect(x + 14, dot_y + n * fm.height(), width - 14, fm.height()), Qt.AlignmentFlag.AlignLeft, text)
+            painter.drawText(
+                QRect(x + 14, dot_y + n * fm.height(), width - 14, fm.height()), Qt.AlignmentFlag.AlignLeft, text
+            )
 
         if item.status == Status.WORKING:
             bar = QRectF(x, r.bottom() - 10, width, 4)
@@ -88,7 +95,8 @@ class PhotoDelegate(QStyledItemDelegate):
         if item.status == Status.WORKING:
             return [f"Working {item.progress:.0%}", item.message]
         if item.status == Status.DONE:
-            first = f"Done · {len(item.result_faces)} of {len(item.faces)} face{'s' if len(item.faces) != 1 else ''} restored"
+            faces = len(item.faces)
+            first = f"Done · {len(item.result_faces)} of {faces} face{'s' if faces != 1 else ''} restored"
             if item.warnings:
                 return [first, "⚠ " + item.warnings[0]]
             options = item.result_options

@@ -12,8 +12,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPen
-from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..icons import icon
 from ..photos import IMAGE_SUFFIXES
@@ -64,8 +74,11 @@ class ReferenceTile(QWidget):
             p.drawImage(face, e.aligned)
         else:
             p.setPen(self.palette().color(self.foregroundRole()))
-            p.drawText(face.adjusted(4, 4, -4, -4), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                       "Finding the face…" if e.analysing else "No face")
+            p.drawText(
+                face.adjusted(4, 4, -4, -4),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                "Finding the face…" if e.analysing else "No face",
+            )
         # match indicator: a bar under the face, green when the engine says same person
         bar = QRectF(0, TILE + 4, TILE, 5)
         p.setPen(Qt.PenStyle.NoPen)
@@ -127,8 +140,9 @@ class ReferencePanel(QGroupBox):
         self.tiles = QGridLayout()
         self.tiles.setSpacing(6)
         self.tiles.setContentsMargins(8, 8, 8, 8)
-        self.empty = QLabel("Drop up to five clear photos of the person here: they guide the restoration "
-                            "towards how they really look.")
+        self.empty = QLabel(
+            "Drop up to five clear photos of the person here: they guide the restoration towards how they really look."
+        )
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setProperty("hint", True)
@@ -163,6 +177,10 @@ class ReferencePanel(QGroupBox):
     def paths(self) -> list[Path]:
         """Usable references in the order they were added."""
         return [e.path for e in self.entries if e.error is None and not e.analysing]
+
+    def ready_ids(self) -> tuple[int, ...]:
+        """Analysed references that show a face (the ones an identity check can use)."""
+        return tuple(e.id for e in self.entries if e.aligned is not None)
 
     def add_paths(self, paths: list[Path]) -> list[ReferenceEntry]:
         room = MAX_REFERENCES - len(self.entries)
@@ -199,16 +217,22 @@ class ReferencePanel(QGroupBox):
         measured = [m for m in checked if m.similarity is not None]
         known = [m for m in measured if m.good is not None]
         if measured and not known:
-            self.status.setText("This face is too damaged to confirm who it is: make sure the references show "
-                                "this person.")
+            self.status.setText(
+                "This face is too damaged to confirm who it is: make sure the references show this person."
+            )
         elif known:
             same = sum(1 for m in known if m.good)
             if same == len(known):
-                text = f"All {len(known)} references look like this person." if len(known) > 1 else \
-                    "The reference looks like this person."
+                text = (
+                    f"All {len(known)} references look like this person."
+                    if len(known) > 1
+                    else "The reference looks like this person."
+                )
             else:
-                text = (f"{len(known) - same} of {len(known)} references may show someone else: a wrong reference "
-                        "pulls the face towards another person.")
+                text = (
+                    f"{len(known) - same} of {len(known)} references may show someone else: a wrong reference "
+                    "pulls the face towards another person."
+                )
             self.status.setText(text)
         elif checked:
             self.status.setText(checked[0].verdict)
@@ -222,7 +246,8 @@ class ReferencePanel(QGroupBox):
 
     def _relayout(self) -> None:
         while self.tiles.count():
-            widget = self.tiles.takeAt(0).widget()
+            item = self.tiles.takeAt(0)
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         for n, e in enumerate(self.entries):

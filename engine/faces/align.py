@@ -11,8 +11,15 @@ import numpy as np
 
 FFHQ_SIZE = 512
 FFHQ_TEMPLATE_512 = np.array(
-    [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043],
-     [313.08905, 371.15118]], dtype=np.float32)
+    [
+        [192.98138, 239.94708],
+        [318.90277, 240.1936],
+        [256.63416, 314.01935],
+        [201.26117, 371.41043],
+        [313.08905, 371.15118],
+    ],
+    dtype=np.float32,
+)
 # Bilinear sampling aliases fine texture when shrinking by more than this; low-pass first.
 MAX_WARP_SHRINK = 1.25
 
@@ -84,8 +91,14 @@ def warp_face(rgb: np.ndarray, affine: np.ndarray, size: int = FFHQ_SIZE) -> np.
     return warp(rgb, affine, (size, size), border=cv2.BORDER_REFLECT_101, flags=cv2.INTER_LINEAR)
 
 
-def warp(src: np.ndarray, affine: np.ndarray, dsize: tuple[int, int], *, border: int = cv2.BORDER_REPLICATE,
-         flags: int | None = None) -> np.ndarray:
+def warp(
+    src: np.ndarray,
+    affine: np.ndarray,
+    dsize: tuple[int, int],
+    *,
+    border: int = cv2.BORDER_REPLICATE,
+    flags: int | None = None,
+) -> np.ndarray:
     """``cv2.warpAffine`` that low-passes the source first when the warp shrinks it.
 
     ``dsize`` is (width, height). Bilinear sampling alone aliases fine texture into moire once
@@ -104,8 +117,9 @@ def warp(src: np.ndarray, affine: np.ndarray, dsize: tuple[int, int], *, border:
     return cv2.warpAffine(src, affine, dsize, flags=flags, borderMode=border)
 
 
-def _source_window(src: np.ndarray, affine: np.ndarray, dsize: tuple[int, int], margin: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _source_window(
+    src: np.ndarray, affine: np.ndarray, dsize: tuple[int, int], margin: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The part of ``src`` the warp reads (plus ``margin``), and the affine from that part."""
     width, height = dsize
     corners = np.array([[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5], [width - 0.5, height - 0.5]])

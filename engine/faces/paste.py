@@ -28,7 +28,7 @@ def face_mask(size: int, parsing: np.ndarray | None = None) -> np.ndarray:
     """
     border = max(1, round(size * BORDER_FRACTION))
     square = np.zeros((size, size), np.float32)
-    square[border:size - border, border:size - border] = 1.0
+    square[border : size - border, border : size - border] = 1.0
     radius = border - 1  # a kernel this wide cannot carry any weight onto the outermost pixel
     sigma = max(border / 2.5, 0.5)
     mask = cv2.GaussianBlur(square, (2 * radius + 1, 2 * radius + 1), sigma) if radius > 0 else square
@@ -38,8 +38,13 @@ def face_mask(size: int, parsing: np.ndarray | None = None) -> np.ndarray:
     return np.clip(mask, 0.0, 1.0)
 
 
-def paste_faces(background: np.ndarray, faces: list[tuple[np.ndarray, np.ndarray]], *,
-                masks: list[np.ndarray] | None = None, sources: list[np.ndarray | None] | None = None) -> np.ndarray:
+def paste_faces(
+    background: np.ndarray,
+    faces: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    masks: list[np.ndarray] | None = None,
+    sources: list[np.ndarray | None] | None = None,
+) -> np.ndarray:
     """``background`` (HxWx3 uint8, already upscaled) with each restored face blended in.
 
     ``faces`` holds (face, affine) pairs: a uint8 RGB size x size face and its face <- image

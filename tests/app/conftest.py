@@ -1,7 +1,9 @@
-"""Headless Qt for the app tests: offscreen platform, private QSettings, a tiny random model.
+"""Headless Qt for the app tests: offscreen platform, private QSettings, a fake or a tiny real engine.
 
-The model is a tiny random CodeFormer imported into the private LIKENESS_HOME (see
-tests/conftest.py), so the whole window runs the real engine in its worker thread in seconds.
+Most tests run the window against ``fake_engine.FakeBackend`` (no torch, no ../shared): the
+``window`` fixture. Tests marked ``real_engine`` run it against the real engine with a tiny
+random CodeFormer imported into the private LIKENESS_HOME (see tests/conftest.py): the
+``real_window`` fixture, on the shared sample photos.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication
 import pytest
 from PySide6.QtCore import QSettings
 
+from tests.app.fake_engine import FakeBackend
 from tests.conftest import shared_path
 
 WHOLE_PHOTOS = ("data", "real_world", "whole_photos")
+TIMEOUT = 60000  # generous for the real engine: the machine is shared with training jobs
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_engine: runs the real engine (torch, a tiny random model, ../shared)")
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +36,43 @@ def private_settings(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture
+def settings():
+    from app.settings import Settings
+
+    s = Settings()
+    s.set("detector", "hog")  # fast; finds the faces of the shared photos
+    s.set("backend", "torch")  # no ONNX export per test
+    s.set("confirm_close", False)  # no modal question when a test closes the window
+    s.set("model", "tiny")  # the tiny random model, not the bundled one (seconds per face saved)
+    return s
+
+
+@pytest.fixture
+def fake():
+    return FakeBackend(model="tiny")
+
+
+def open_window(qtbot, settings, backend=None):
+    from app.main_window import MainWindow
+
+    w = MainWindow(settings, backend=backend)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.session.engine_state.info.devices != (), timeout=TIMEOUT)  # the engine reported
+    return w
+
+
+@pytest.fixture
+def window(qtbot, settings, fake):
+    """The main window on the fake engine."""
+    w = open_window(qtbot, settings, fake)
+    yield w
+    w.close()
+
+
+# -- the real engine ---------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     import torch
@@ -44,11 +89,19 @@ def tiny_weights(tmp_path_factory):
 @pytest.fixture
 def tiny_model(private_home, tiny_weights):
     """The tiny network imported as the only restoration model of the private store."""
-    from engine.models import ModelStore
+    from engine.api import ModelStore
 
     store = ModelStore()
     store.import_file(tiny_weights, name="tiny")
     return store
+
+
+@pytest.fixture
+def real_window(qtbot, tiny_model, settings):
+    """The main window on the real engine (the tiny random model)."""
+    w = open_window(qtbot, settings)
+    yield w
+    w.close()
 
 
 @pytest.fixture
@@ -60,28 +113,3 @@ def photos(tmp_path):
     for p in sorted(src.glob("*.jpg")):
         shutil.copy(p, dst / p.name)
     return dst
-
-
-@pytest.fixture
-def settings():
-    from app.settings import Settings
-
-    s = Settings()
-    s.set("detector", "hog")  # fast; finds the faces of the shared photos
-    s.set("backend", "torch")  # no ONNX export per test
-    s.set("confirm_close", False)  # no modal question when a test closes the window
-    s.set("model", "tiny")  # the tiny random model, not the bundled one (seconds per face saved)
-    return s
-
-
-@pytest.fixture
-def window(qtbot, tiny_model, settings):
-    from app.main_window import MainWindow
-
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._engine_info.model is not None, timeout=30000)
-    yield w
-    w.close()

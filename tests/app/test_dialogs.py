@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from engine.models import ModelStore
-from engine.models.catalogue import ModelRecord
+from engine.api import ModelRecord, ModelStore
 
 PAYLOAD = bytes(range(256)) * (4 * 4096)  # 4 MiB
 
@@ -30,7 +29,7 @@ class SlowHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         try:
             for i in range(0, len(body), 128 * 1024):
-                self.wfile.write(body[i:i + 128 * 1024])
+                self.wfile.write(body[i : i + 128 * 1024])
                 time.sleep(0.02)  # server side: the test itself waits on signals only
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -51,8 +50,17 @@ def server():
 def test_download_shows_progress_cancels_and_resumes(qtbot, tmp_path, server):
     from app.dialogs.models import ModelDialog
 
-    record = ModelRecord(id="demo-upscaler", file="demo.bin", kind="upscaler", arch="demo", purpose="A test file.",
-                         licence="MIT", url=server, size=len(PAYLOAD), sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    record = ModelRecord(
+        id="demo-upscaler",
+        file="demo.bin",
+        kind="upscaler",
+        arch="demo",
+        purpose="A test file.",
+        licence="MIT",
+        url=server,
+        size=len(PAYLOAD),
+        sha256=hashlib.sha256(PAYLOAD).hexdigest(),
+    )
     store = ModelStore(tmp_path / "models", catalogue={record.id: record}, bundled_dir=tmp_path / "bundled")
     dialog = ModelDialog(store)
     qtbot.addWidget(dialog)

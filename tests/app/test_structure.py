@@ -1,38 +1,90 @@
-"""The app's layering and its small pure parts: no torch in app/, settings, export names, icons."""
+"""The app's structure and its small pure parts: no torch, jobs and messages, properties, settings, names, icons."""
 
 from __future__ import annotations
 
-import re
+import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
 
-APP = REPO / "app"
 
-
-def test_no_app_module_imports_torch():
-    offenders = []
-    for path in APP.rglob("*.py"):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if re.match(r"\s*(import torch\b|from torch\b)", line):
-                offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
-    assert not offenders, "app/ must talk to the engine through engine.api only:\n" + "\n".join(offenders)
-
-
-def test_opening_the_window_does_not_load_torch():
-    """The GUI thread never imports torch: only the worker thread does, lazily."""
-    code = (
-        "import sys, app.__main__, app.main_window, app.worker, app.dialogs.models, app.dialogs.about, "
-        "app.dialogs.export, app.dialogs.settings, app.references\n"
-        "print('torch' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_the_app_runs_a_photo_through_without_loading_torch(tmp_path):
+    """Every app module, and the window restoring a photo, load no torch: only the engine behind
+    the worker does (the real one imports it in the worker thread, at first use)."""
+    code = f"""
+import pkgutil, sys, importlib, time
+import app
+for module in pkgutil.walk_packages(app.__path__, "app."):
+    importlib.import_module(module.name)
+from PySide6.QtWidgets import QApplication
+from pathlib import Path
+qt = QApplication([])
+from app.main_window import MainWindow
+from app.photos import Status
+from tests.app.fake_engine import FakeBackend, one_face
+window = MainWindow(backend=FakeBackend())
+window.settings.set("confirm_close", False)
+window.open_paths([one_face(Path({str(tmp_path)!r}) / "a.png")])
+end = time.monotonic() + 60
+while not window.photos.item(0).scanned and time.monotonic() < end:
+    qt.processEvents()
+window.run_batch()
+while window.photos.item(0).status != Status.DONE and time.monotonic() < end:
+    qt.processEvents()
+assert window.photos.item(0).status == Status.DONE, window.photos.item(0).status
+window.close()
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+"""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_job_has_a_handler_and_every_message_a_signal(qtbot):
+    from app import jobs
+    from app.client import EngineClient
+    from tests.app.fake_engine import FakeBackend
+
+    client = EngineClient(backend=FakeBackend())
+    try:
+        job_types = {c for c in vars(jobs).values() if isinstance(c, type) and issubclass(c, jobs.Job)}
+        runnable = job_types - {jobs.Job, jobs.PhotoJob}
+        assert set(client.worker._handlers) == runnable
+        message_types = {c for c in vars(jobs).values() if isinstance(c, type) and issubclass(c, jobs.Message)}
+        assert set(client.routes) == message_types - {jobs.Message}
+        assert len(set(map(id, client.routes.values()))) == len(client.routes)  # one signal per type
+    finally:
+        client.shutdown()
+
+
+def test_observable_properties_emit_on_change_only(qtbot):
+    from PySide6.QtCore import QObject, Signal
+
+    from app.observable import Property
+
+    class Model(QObject):
+        face_changed = Signal(object)
+        face = Property[int | None](None)
+
+    model, seen = Model(), []
+    model.face_changed.connect(seen.append)
+    model.face = 2
+    model.face = 2
+    model.face = None
+    assert seen == [2, None] and model.face is None and Model().face is None
+    with pytest.raises((TypeError, RuntimeError)) as raised:  # Python 3.11 wraps __set_name__'s error
+
+        class Broken(QObject):
+            size = Property(0)
+
+    assert "needs a signal size_changed" in str(raised.value) + str(raised.value.__cause__)
 
 
 def test_settings_persist_with_declared_types_and_defaults(private_settings):
@@ -95,35 +147,25 @@ def test_vector_icons_draw_at_any_scale(qtbot):
         assert any(image.pixelColor(x, y).alpha() > 0 for x in range(48) for y in range(48)), name
 
 
-def test_reference_adapter_degrades_until_the_engine_has_references():
+def test_references_go_into_the_options_and_checks_keep_their_order():
     from app import references
     from engine.api import RestoreOptions
+    from tests.app.fake_engine import FakeBackend, FakeCheck
 
-    options = RestoreOptions()
-    changed = references.with_references(options, [Path("a.jpg")], 2, guidance_steps=3)
-    if not references.supports_option("references"):
-        assert changed == options
-    else:
-        assert changed.references == (Path("a.jpg"),) and changed.num_references == 2 and changed.guidance_steps == 3
-    if not references.available():
-        assert references.match([], None).verdict == references.NOT_AVAILABLE
+    changed = references.with_references(RestoreOptions(), [Path("a.jpg")], 2, guidance_steps=3)
+    assert changed.references == (Path("a.jpg"),) and changed.num_references == 2 and changed.guidance_steps == 3
+    assert references.with_references(RestoreOptions(), [], 5).references == ()
 
-
-def test_process_detector_gives_the_engines_detections():
-    """The helper-process detector (used for dlib's CNN, which holds the GIL) matches in-thread results."""
-    from app.detector_process import ProcessDetector
-    from engine.faces.detect import make_detector
-    from engine.imageio import read_image
-    from tests.conftest import shared_path
-
-    rgb = read_image(shared_path("data", "real_world", "whole_photos", "04.jpg")).rgb
-    helper = ProcessDetector("hog")  # same code path as "cnn", a fraction of the time
-    try:
-        remote = helper.detect(rgb, min_face=32)
-        reference = helper.analyse_reference(shared_path("data", "real_world", "whole_photos", "04.jpg"))
-    finally:
-        helper.close()
-    local = make_detector("hog").detect(rgb, min_face=32)
-    assert [f.box for f in remote] == [f.box for f in local] and len(remote) == 1
-    assert reference.aligned.shape == (512, 512, 3) and reference.embedding.ndim == 1
-    assert reference.detection.box == local[0].box
+    face = np.full((8, 8, 3), 250, np.uint8)
+    other = np.full((8, 8, 3), 200, np.uint8)
+    refs = [
+        references.Reference(Path("same.jpg"), SimpleNamespace(aligned=face), None),
+        references.Reference(Path("none.jpg"), None, "no face found"),
+        references.Reference(Path("other.jpg"), SimpleNamespace(aligned=other), None),
+    ]
+    same, none, different = references.match_each(refs, face, FakeBackend().check_against)
+    assert (same.similarity, same.good, same.verdict) == (1.0, True, "same person")
+    assert none == references.Match(None, references.NOT_AVAILABLE)
+    assert different.good is False and different.similarity == 0.0
+    unsure = references.match_each(refs[:1], face, lambda *a, **k: [FakeCheck(0.7, 0.6, "unsure")])
+    assert unsure[0].good is None and "too damaged" in unsure[0].verdict

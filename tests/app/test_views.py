@@ -1,4 +1,4 @@
-"""Compare view interaction, command-line opening and notices, on the real window."""
+"""The compare view and the reference panel on their own: interaction and what they say."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.jobs import FaceInfo, RestoreOutcome
-from engine.api import RestoreOptions
+from app.jobs import FaceInfo
 
 
 def photo_view(qtbot, after=True):
@@ -27,8 +26,16 @@ def photo_view(qtbot, after=True):
 
 
 def wheel(view, pos: QPointF, steps: int) -> None:
-    event = QWheelEvent(pos, view.mapToGlobal(pos), QPoint(), QPoint(0, 120 * steps), Qt.MouseButton.NoButton,
-                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        pos,
+        view.mapToGlobal(pos),
+        QPoint(),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(view, event)
 
 
@@ -66,67 +73,6 @@ def test_zoom_and_pan_stay_in_sync_side_by_side(qtbot):
     assert abs(view.zoom_percent() - 100) < 1e-6
     view.fit()
     assert view.scale() == view.fit_scale()
-
-
-def test_out_of_memory_notice_is_shown(window, tmp_path):
-    """The engine falls back to the CPU and says so in RestoreResult.warnings: the window shows it."""
-    from app.photos import PhotoItem
-
-    item = PhotoItem(tmp_path / "x.jpg")
-    window.photos._items.append(item)
-    outcome = RestoreOutcome(item.id, QImage(10, 10, QImage.Format.Format_RGB888), [], "tiny", "CPU (2 threads)",
-                             ["cuda ran out of memory: restoration continues on the CPU"], {}, None, RestoreOptions())
-    window._on_restored(outcome)
-    assert "ran out of memory" in window.status_text.text()
-    assert "ran out of memory" in item.status_text()
-    assert window.device_label.text() == "Device: CPU (2 threads)"
-
-
-def test_command_line_paths_are_opened(qtbot, tiny_model, photos):
-    """``python -m app PHOTO`` (what "Open with…" runs) opens the window with the photo in the list."""
-    from app.__main__ import create_window
-
-    _app, window = create_window(["likeness", str(photos / "04.jpg")])
-    qtbot.addWidget(window)
-    assert window.isVisible()
-    assert [i.path for i in window.photos.items()] == [photos / "04.jpg"]
-    qtbot.waitUntil(lambda: window.photos.item(0).scanned, timeout=30000)
-    window.close()
-
-
-def test_without_a_model_the_window_says_how_to_get_one(qtbot, settings, photos, monkeypatch, no_bundled_model):
-    from PySide6.QtWidgets import QMessageBox
-
-    from app.main_window import MainWindow
-
-    settings.set("model", "auto")
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    qtbot.waitUntil(lambda: w._engine_info.model_error is not None, timeout=30000)
-    assert w.model_label.text() == "Model: none installed"
-    assert "Models" in w.status_text.text()
-    asked = []
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
-    w.open_paths([photos / "04.jpg"])
-    qtbot.waitUntil(lambda: w.photos.item(0).scanned, timeout=30000)  # faces are found without a model
-    w.act_run.trigger()
-    assert asked and "No face restoration model is installed" in asked[0]
-    assert w.photos.item(0).status.name == "READY"
-    w.close()
-
-
-def test_an_unexpected_error_fails_one_photo_and_logs_the_traceback(window, photos, qtbot, monkeypatch, caplog):
-    from app.photos import Status
-    from app.worker import EngineWorker
-
-    def broken(self, job):
-        raise ZeroDivisionError("a bug")
-
-    monkeypatch.setattr(EngineWorker, "_run_scan", broken)
-    window.open_paths([photos / "04.jpg", photos / "03.jpg"])
-    qtbot.waitUntil(lambda: all(i.status == Status.FAILED for i in window.photos.items()), timeout=30000)
-    assert "Unexpected error (ZeroDivisionError: a bug)" in window.photos.item(0).message
-    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
 
 
 def test_reference_panel_says_when_a_face_is_too_damaged_to_check(qtbot, settings, tmp_path):
