@@ -3,8 +3,8 @@
 TF.js "graph-model" files (made by ``tensorflowjs_converter`` from a frozen TF graph) hold a
 GraphDef topology (``modelTopology.node``: op, name, inputs, attributes) and a
 ``weightsManifest`` (groups of shard files; per weight: name, shape, dtype and an optional
-``quantization`` of float16 or of uint8/uint16 with scale and min). Constants are weights. This
-module reads both and runs the graph with torch ops, so gradients flow to the inputs (weights are
+``quantization`` of float16 or of uint8/uint16 with scale and min). Constants are weights.
+``tfjs_format`` reads both; this module runs the graph with torch ops, so gradients flow to the inputs (weights are
 frozen buffers).
 
 Layout: TF graphs are NHWC; torch convolutions are NCHW. Every 4-D activation is kept NCHW
@@ -31,12 +31,10 @@ Sigmoid, Softmax (faceres).
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +42,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.errors import CheckpointFormatError
+
+from .tfjs_format import (
+    Node,
+    attr_bool,
+    attr_float,
+    attr_ints,
+    attr_pair,
+    attr_str,
+    attr_strs,
+    read_weights,
+    split_input,
+)
 
 _OPS = """
     Placeholder Const Identity Conv2D DepthwiseConv2dNative _FusedConv2D FusedDepthwiseConv2dNative
@@ -57,143 +67,6 @@ _UNARY_OPS = {"Square": torch.square, "Sqrt": torch.sqrt, "Rsqrt": torch.rsqrt, 
 _NHWC_TO_NCHW = (0, 3, 1, 2)
 _NCHW_TO_NHWC = (0, 2, 3, 1)
 _AXIS_NHWC_TO_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
-_NP_DTYPES = {
-    "float32": np.float32,
-    "int32": np.int32,
-    "bool": np.bool_,
-    "float16": np.float16,
-    "uint8": np.uint8,
-    "uint16": np.uint16,
-    "int8": np.int8,
-    "int16": np.int16,
-}
-
-
-# Reading model.json and the weight shards
-
-
-def read_weights(model_json: Path, manifest: list[dict]) -> dict[str, np.ndarray]:
-    """Every weight of ``manifest`` (dequantized to float32 where quantized), read from its shards."""
-    out: dict[str, np.ndarray] = {}
-    for group in manifest:
-        data = b"".join((model_json.parent / p).read_bytes() for p in group["paths"])
-        offset = 0
-        for spec in group["weights"]:
-            shape = [int(s) for s in spec["shape"]]
-            count = int(np.prod(shape)) if shape else 1
-            quant = spec.get("quantization")
-            stored = quant["dtype"] if quant else spec["dtype"]
-            if stored not in _NP_DTYPES:
-                raise CheckpointFormatError(f"{model_json}: weight {spec['name']} has unsupported dtype {stored}")
-            dtype = np.dtype(_NP_DTYPES[stored]).newbyteorder("<")
-            end = offset + count * dtype.itemsize
-            if end > len(data):
-                raise CheckpointFormatError(f"{model_json}: weight shards end before {spec['name']}")
-            arr = np.frombuffer(data, dtype, count, offset)
-            offset = end
-            if quant and stored in ("uint8", "uint16"):
-                arr = arr.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
-            elif quant:
-                arr = arr.astype(np.float32)
-            else:
-                arr = arr.astype(dtype.newbyteorder("="))
-            out[spec["name"]] = arr.reshape(shape)
-        if offset != len(data):
-            raise CheckpointFormatError(f"{model_json}: {len(data) - offset} bytes left over in the weight shards")
-    return out
-
-
-Node = dict[str, Any]
-AttrValue = str | int | float | bool | list[str] | list[int] | list[float] | dict[str, Any]
-
-
-def _attr(node: Node, key: str) -> AttrValue | None:
-    """A node attribute as a Python value (ints, floats, bools, strings, lists of them), None if absent."""
-    value = node.get("attr", {}).get(key)
-    if value is None:
-        return None
-    if "list" in value:
-        lst = value["list"]
-        if "s" in lst:
-            return [base64.b64decode(s).decode() for s in lst["s"]]
-        if "i" in lst:
-            return [int(i) for i in lst["i"]]
-        if "f" in lst:
-            return [float(f) for f in lst["f"]]
-        return []
-    if "s" in value:
-        return base64.b64decode(value["s"]).decode()
-    if "i" in value:
-        return int(value["i"])
-    if "f" in value:
-        return float(value["f"])
-    if "b" in value:
-        return bool(value["b"])
-    if "type" in value:
-        return value["type"]
-    return value
-
-
-def _wrong_attr(node: Node, key: str, value: object, kind: str) -> CheckpointFormatError:
-    return CheckpointFormatError(f"{node['name']}: attribute {key} is {value!r}, not {kind}")
-
-
-def _attr_str(node: Node, key: str, default: str) -> str:
-    value = _attr(node, key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise _wrong_attr(node, key, value, "a string")
-    return value
-
-
-def _attr_float(node: Node, key: str, default: float) -> float:
-    value = _attr(node, key)
-    if value is None:
-        return default
-    if not isinstance(value, int | float):
-        raise _wrong_attr(node, key, value, "a number")
-    return value
-
-
-def _attr_bool(node: Node, key: str, default: bool) -> bool:
-    value = _attr(node, key)
-    return default if value is None else bool(value)
-
-
-def _attr_ints(node: Node, key: str) -> list[int] | None:
-    value = _attr(node, key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-        raise _wrong_attr(node, key, value, "a list of integers")
-    return [int(v) for v in value]
-
-
-def _attr_strs(node: Node, key: str) -> list[str]:
-    value = _attr(node, key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _wrong_attr(node, key, value, "a list of strings")
-    return [str(v) for v in value]
-
-
-def _attr_pair(node: Node, key: str, default: list[int] | None = None) -> tuple[int, int]:
-    """The spatial (H, W) entries of an NHWC four-vector attribute (strides, dilations, ksize)."""
-    value = _attr_ints(node, key)
-    if value is None:
-        if default is None:
-            raise CheckpointFormatError(f"{node['name']}: attribute {key} is missing")
-        value = default
-    if len(value) != 4:
-        raise _wrong_attr(node, key, value, "four integers (NHWC)")
-    return value[1], value[2]
-
-
-def _split_input(ref: str) -> tuple[str, int]:
-    name, _, index = ref.partition(":")
-    return name, int(index) if index else 0
 
 
 # Values: a tensor and whether it is a 4-D activation kept NCHW
@@ -290,9 +163,9 @@ def _activation(name: str, x: torch.Tensor, args: list[torch.Tensor], alpha: flo
 
 def _fused_tail(node: Node, y: torch.Tensor, args: list[torch.Tensor], channels_dim: int) -> torch.Tensor:
     """Apply a fused op's BiasAdd / FusedBatchNorm and activation; args come in graph order."""
-    ops = _attr_strs(node, "fused_ops")
-    eps = _attr_float(node, "epsilon", 0.0) or 0.0
-    alpha = _attr_float(node, "leakyrelu_alpha", 0.2)
+    ops = attr_strs(node, "fused_ops")
+    eps = attr_float(node, "epsilon", 0.0) or 0.0
+    alpha = attr_float(node, "leakyrelu_alpha", 0.2)
     shape = [1] * y.ndim
     shape[channels_dim] = -1
 
@@ -347,7 +220,7 @@ class TfjsGraphModel(nn.Module):
         self.inputs = [n["name"] for n in nodes if n["op"] == "Placeholder"]
         signature = spec.get("signature", {}).get("outputs", {})
         default = list(signature) if signature else [nodes[-1]["name"]]
-        self.outputs = [_split_input(o)[0] for o in (outputs or default)]
+        self.outputs = [split_input(o)[0] for o in (outputs or default)]
         # Float weights become buffers (move with .to(), stay out of parameters()); int ones stay host-side.
         self._consts: dict[str, np.ndarray] = {}
         self._buffer_names: dict[str, str] = {}
@@ -369,7 +242,7 @@ class TfjsGraphModel(nn.Module):
             op = node["op"]
             if op not in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"):
                 continue
-            fname = _split_input(node["input"][1])[0]
+            fname = split_input(node["input"][1])[0]
             if fname not in self._buffer_names:
                 continue
             w = getattr(self, self._buffer_names[fname])
@@ -401,7 +274,7 @@ class TfjsGraphModel(nn.Module):
                 stack.append((name, True))
                 for ref in self.nodes[name].get("input", []):
                     if not ref.startswith("^"):
-                        dep = _split_input(ref)[0]
+                        dep = split_input(ref)[0]
                         if dep not in seen:
                             stack.append((dep, False))
         return order
@@ -428,7 +301,7 @@ class TfjsGraphModel(nn.Module):
     def _run(self, inputs: Sequence[torch.Tensor], outputs: Sequence[str] | None, nchw_io: bool) -> list[torch.Tensor]:
         if len(inputs) != len(self.inputs):
             raise ValueError(f"{self.path.name} takes {len(self.inputs)} inputs, got {len(inputs)}")
-        wanted = [_split_input(o)[0] for o in (outputs or self.outputs)]
+        wanted = [split_input(o)[0] for o in (outputs or self.outputs)]
         values: dict[str, _V] = {}
         for name, x in zip(self.inputs, inputs, strict=True):
             x = x.float()
@@ -444,7 +317,7 @@ class TfjsGraphModel(nn.Module):
             if node["op"] == "Const":
                 values[name] = self._const(name)
                 continue
-            args = [values[_split_input(r)[0]] for r in node.get("input", []) if not r.startswith("^")]
+            args = [values[split_input(r)[0]] for r in node.get("input", []) if not r.startswith("^")]
             values[name] = self._op(node, args)
         out = []
         for name in wanted:
@@ -469,7 +342,7 @@ class TfjsGraphModel(nn.Module):
         if op == "Minimum":
             return _binary(torch.minimum, a[0], a[1])
         if op in ("Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "LeakyRelu"):
-            return _V(_activation(op, a[0].t, [], _attr_float(node, "alpha", 0.2)), a[0].nchw)
+            return _V(_activation(op, a[0].t, [], attr_float(node, "alpha", 0.2)), a[0].nchw)
         if op == "Prelu":
             return _binary(lambda x, al: torch.clamp(x, min=0) + al * torch.clamp(x, max=0), a[0], a[1])
         if op in _UNARY_OPS:
@@ -481,13 +354,13 @@ class TfjsGraphModel(nn.Module):
         if op in ("FusedBatchNorm", "FusedBatchNormV3"):
             x = _as_nchw(a[0])
             scale, offset, mean, var = (t.t.reshape(1, -1, 1, 1) for t in a[1:5])
-            eps = _attr_float(node, "epsilon", 1e-3)
+            eps = attr_float(node, "epsilon", 1e-3)
             return _V((x - mean) * (scale * torch.rsqrt(var + eps)) + offset, True)
         if op in ("MatMul", "_FusedMatMul"):
             x, w = a[0].tf(), a[1].tf()
-            if _attr_bool(node, "transpose_a", False):
+            if attr_bool(node, "transpose_a", False):
                 x = x.transpose(-1, -2)
-            if _attr_bool(node, "transpose_b", False):
+            if attr_bool(node, "transpose_b", False):
                 w = w.transpose(-1, -2)
             y = x @ w
             if op == "_FusedMatMul":
@@ -515,7 +388,7 @@ class TfjsGraphModel(nn.Module):
     def _conv(self, node: Node, a: list[_V]) -> _V:
         op = node["op"]
         x = _as_nchw(a[0])
-        if _attr_str(node, "data_format", "NHWC") != "NHWC":
+        if attr_str(node, "data_format", "NHWC") != "NHWC":
             raise CheckpointFormatError(f"{node['name']}: only NHWC graphs are supported")
         key = self._filters.get(node["name"])
         depthwise = "Depthwise" in op
@@ -528,10 +401,10 @@ class TfjsGraphModel(nn.Module):
                 w = w.reshape(kh, kw, c * m).permute(2, 0, 1).unsqueeze(1)
             else:
                 w = w.permute(3, 2, 0, 1)
-        strides = _attr_pair(node, "strides", [1, 1, 1, 1])
-        dil = _attr_pair(node, "dilations", [1, 1, 1, 1])
-        padding = _attr_str(node, "padding", "VALID")
-        x = _spatial_pad(x, padding, w.shape[2:], strides, dil, _attr_ints(node, "explicit_paddings"))
+        strides = attr_pair(node, "strides", [1, 1, 1, 1])
+        dil = attr_pair(node, "dilations", [1, 1, 1, 1])
+        padding = attr_str(node, "padding", "VALID")
+        x = _spatial_pad(x, padding, w.shape[2:], strides, dil, attr_ints(node, "explicit_paddings"))
         groups = x.shape[1] if depthwise else 1
         y = F.conv2d(x, w, stride=strides, dilation=dil, groups=groups)
         if op in ("_FusedConv2D", "FusedDepthwiseConv2dNative"):
@@ -545,7 +418,7 @@ class TfjsGraphModel(nn.Module):
         value = float(a[2].t.reshape(-1)[0]) if node["op"] == "PadV2" else 0.0
         mode = "constant"
         if node["op"] == "MirrorPad":
-            mode = "reflect" if _attr_str(node, "mode", "REFLECT") == "REFLECT" else "replicate"
+            mode = "reflect" if attr_str(node, "mode", "REFLECT") == "REFLECT" else "replicate"
         if x.nchw:
             pairs = [pairs[0], pairs[3], pairs[1], pairs[2]]
         flat: list[int] = []
@@ -560,9 +433,9 @@ class TfjsGraphModel(nn.Module):
 
     def _pool(self, node: Node, v: _V) -> _V:
         x = _as_nchw(v)
-        k = _attr_pair(node, "ksize")
-        s = _attr_pair(node, "strides")
-        padding = _attr_str(node, "padding", "VALID")
+        k = attr_pair(node, "ksize")
+        s = attr_pair(node, "strides")
+        padding = attr_str(node, "padding", "VALID")
         if node["op"] == "MaxPool":
             x = _spatial_pad(x, padding, k, s, (1, 1), None, value=-math.inf)
             return _V(F.max_pool2d(x, k, s), True)
@@ -574,7 +447,7 @@ class TfjsGraphModel(nn.Module):
 
     def _reduce(self, node: Node, a: list[_V]) -> _V:
         axes = self._ints(a[1])
-        keep = _attr_bool(node, "keep_dims", False)
+        keep = attr_bool(node, "keep_dims", False)
         x = a[0]
         fn = {"Mean": torch.mean, "Sum": torch.sum, "Max": torch.amax, "Min": torch.amin}[node["op"]]
         if x.nchw and keep:
