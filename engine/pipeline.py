@@ -181,6 +181,14 @@ class PhotoRestoration:
             self.warnings,
         )
 
+    def note_unused_references(self) -> None:
+        """One line when the references matched none of the restored faces (they show someone else)."""
+        if self.references and not self.references.used:
+            self.warnings.append(
+                f"{self.request.input.name}: the references show someone other than the faces in this photo; "
+                "they were not used"
+            )
+
     def restore_photo(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
         """A whole photo: find, restore the chosen faces, upscale the background and paste."""
         opts = self.request.options
@@ -201,6 +209,8 @@ class PhotoRestoration:
             self.report("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}")
             restore_face(self.nets, rgb, faces[index], opts, self.references, self.warnings)
             t = self.timed("network", t)
+        if chosen:
+            self.note_unused_references()
         self.check_cancel()
         self.report("paste", 0.85, "Blending faces into the photo")
         background = self.nets.upscaler(opts.background).upscale(
@@ -217,6 +227,7 @@ class PhotoRestoration:
         t = time.perf_counter()
         face = FaceResult.found(0, whole_image_face(rgb))
         restore_face(self.nets, rgb, face, self.request.options, self.references, self.warnings)
+        self.note_unused_references()
         self.timings["network"] = time.perf_counter() - t
         assert face.restored is not None
         return resize(face.restored, scaled_size(rgb.shape, self.request.options.upscale)), [face]

@@ -1,10 +1,13 @@
 """The one entry point of reference handling: a restoration's references, checked and applied per face.
 
 Per restoration: the photos are analysed (cached by the caller), and with three or more the odd
-one out is dropped by majority. Per face: the best-ranked references are checked against it;
-wrong ones and unconfirmable ones become warnings; guidance and the reference prior go only to
-faces too damaged to show who they are (``check.steered_by_references``), unless the network has
-a reference adapter, which reads the references for every face.
+one out is dropped by majority. Per face: the best-ranked references are checked against it. A
+face that none of them matches is another person: it is restored as without references, and
+nothing is said about it. For the references' person, a reference that looks like someone else
+is dropped with a warning, and a face too damaged to confirm gets a notice; guidance and the
+reference prior go only to faces too damaged to show who they are
+(``check.steered_by_references``), unless the network has a reference adapter, which reads the
+references for every face.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ReferenceSet:
     def __init__(self, faces: Sequence[ReferenceFace], settings: GuidanceSettings = GuidanceSettings()) -> None:
         self.faces = list(faces)
         self.settings = settings
+        self.used = False  # whether a face of this restoration was found to be the references' person
 
     @classmethod
     def prepare(
@@ -98,14 +102,18 @@ class ReferenceSet:
         ``detail``: the face's crop at its detail size; the result has its size, ready to paste.
         ``restorer``: the generative network in torch (guidance needs gradients).
         """
-        chosen = rank_references(self.faces, estimate_yaw(detection.landmarks), self.settings.count)
-        checks = check_against(aligned, chosen, face_size=detection.size)
-        for ref, check in zip(chosen, checks, strict=True):
+        ranked = rank_references(self.faces, estimate_yaw(detection.landmarks), self.settings.count)
+        checks = check_against(aligned, ranked, face_size=detection.size)
+        if ranked and all(c.mismatch for c in checks):
+            return plain(detail)  # another person in the photo: the references are not theirs
+        self.used = True
+        for ref, check in zip(ranked, checks, strict=True):
             if check.mismatch:
                 warnings.append(
-                    f"face {index}: reference {ref.path.name} {check.text}; a wrong reference "
-                    "pulls the face toward another person"
+                    f"face {index}: reference {ref.path.name} {check.text}; it is not used for this face, "
+                    "since a wrong reference pulls the face toward another person"
                 )
+        chosen = [ref for ref, check in zip(ranked, checks, strict=True) if not check.mismatch]
         if chosen and all(c.verdict == UNSURE for c in checks):
             warnings.append(
                 f"face {index}: too damaged to confirm that the references show this person; "

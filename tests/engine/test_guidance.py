@@ -170,6 +170,18 @@ def test_restoring_with_references_warns_about_the_wrong_person(restorer, album,
     assert plain.faces[0].restored.shape == result.faces[0].restored.shape
 
 
+def test_references_leave_another_persons_photo_exactly_as_without_them(restorer, album, tmp_path):
+    """References of one person, a photo of someone else: restored as without references, and
+    one line says why they were not used (no "different person" alarm per reference)."""
+    stranger, refs = album[4], tuple(album[1:4])
+    result = restorer.restore(RestoreRequest(stranger, options=RestoreOptions(detector="hog", references=refs)))
+    plain = restorer.restore(RestoreRequest(stranger, options=RestoreOptions(detector="hog")))
+    assert np.array_equal(result.image, plain.image)
+    assert result.warnings == [
+        f"{stranger.name}: the references show someone other than the faces in this photo; they were not used"
+    ]
+
+
 def test_a_clear_face_is_restored_from_the_photo_alone_when_the_network_has_no_adapter(album, tmp_path):
     root = tmp_path / "store"
     root.mkdir()
