@@ -15,37 +15,51 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import api
 from .api import LikenessError, ModelStore, RestoreOptions, RestoreRequest
+from .imageio import probe_image
+from .memory import check_fits
+from .outputs import OUTPUT_FORMATS, OUTPUT_TAG, check_output_folders, plan_outputs
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
-OUTPUT_TAG = "_restored"
+#: What folders are searched for (Pillow reads them all; outputs of formats it cannot write are PNG).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 REPO = Path(__file__).resolve().parents[1]
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 
 
 def _fail(message: str) -> None:
     print(f"likeness: error: {message}", file=sys.stderr)
 
 
-def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(photo, folder it was given under) pairs, folders walked; plus problems found.
+def _warn(message: str) -> None:
+    print(f"likeness: warning: {message}", file=sys.stderr)
 
-    Files produced by an earlier run (``*_restored.*``) are skipped when walking folders.
+
+def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
+    """(photo, folder it was given under) pairs, folders walked; problems; notices.
+
+    Files produced by an earlier run (``*_restored*``) are skipped when walking folders; other
+    files that are not photos are counted in a notice.
     """
     found: list[tuple[Path, Path]] = []
     problems: list[str] = []
+    notices: list[str] = []
     for path in paths:
         if path.is_dir():
-            photos = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith(OUTPUT_TAG)
-            )
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            photos = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and OUTPUT_TAG not in p.stem]
+            others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+            if others:
+                kinds = sorted({p.suffix.lower() or "(no suffix)" for p in others})
+                notices.append(f"{path}: {len(others)} files that are not photos skipped ({', '.join(kinds[:6])})")
             if not photos:
                 problems.append(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             found += [(p, path) for p in photos]
@@ -53,15 +67,20 @@ def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str
             found.append((path, path.parent))
         else:
             problems.append(f"{path}: no such file or folder")
-    return found, problems
+    return found, problems, notices
 
 
-def output_path(photo: Path, root: Path, out_dir: Path | None) -> Path:
-    """``name_restored.ext`` beside the photo, or under ``out_dir`` mirroring walked folders."""
-    name = f"{photo.stem}{OUTPUT_TAG}{photo.suffix}"
-    if out_dir is None:
-        return photo.with_name(name)
-    return out_dir / photo.parent.relative_to(root) / name
+def reference_photos(paths: list[Path]) -> list[Path]:
+    """``--ref`` arguments with folders expanded to the photos in them; LikenessError for a missing one."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise LikenessError(f"{path}: reference photo not found")
+    return out
 
 
 def _parse_faces(text: str) -> tuple[int, ...]:
@@ -82,13 +101,72 @@ def _fidelity(text: str) -> float:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    photos, problems = collect_inputs(args.inputs)
+    """Everything that can be checked is checked before PyTorch loads: options, model name,
+    device name, output folders and names, and whether each input is an image at all."""
+    try:
+        options = restore_options(args)
+        if args.model != "auto":
+            ModelStore().get(args.model)  # LikenessError naming the known models
+        if args.device not in DEVICE_NAMES and not args.device.startswith("cuda:"):
+            raise LikenessError(f"unknown device {args.device!r}; choose one of {', '.join(DEVICE_NAMES)} or cuda:N")
+    except LikenessError as err:
+        _fail(str(err))
+        return 2
+    photos, problems, notices = collect_inputs(args.inputs)
     for problem in problems:
         _fail(problem)
-    if not photos:
+    for notice in notices:
+        _warn(notice)
+    readable = []
+    for photo, root in photos:
+        try:
+            check_fits(str(photo), *probe_image(photo), options.upscale)
+            readable.append((photo, root))
+        except LikenessError as err:
+            problems.append(str(err))
+            _fail(str(err))
+    if not readable:
         _fail("nothing to restore")
+        return 2 if not photos else 1
+    try:
+        plans = plan_outputs(readable, args.output, fmt=args.format, overwrite=args.overwrite, resume=args.resume)
+        check_output_folders(plans)
+    except LikenessError as err:
+        _fail(str(err))
         return 2
-    options = RestoreOptions(
+    todo = [p for p in plans if p.output is not None]
+    for plan in plans:
+        if plan.notice and not (args.quiet and plan.output is None):
+            _warn(f"{plan.photo}: {plan.notice}")
+    if not todo:
+        return 1 if problems else 0
+    restorer = api.Restorer(model=args.model, device=args.device, backend=args.backend)  # loads torch
+    restorer.status()  # fail once, before the batch, when no model is installed
+    failed = len(problems)
+    bar = tqdm(todo, unit="photo", disable=len(todo) < 2 or args.quiet, file=sys.stderr)
+    for plan in bar:
+        bar.set_postfix_str(plan.photo.name)
+        try:
+            result = restorer.restore(RestoreRequest(plan.photo, plan.output, options))
+        except LikenessError as err:
+            failed += 1
+            bar.clear()
+            _fail(str(err))
+            continue
+        for warning in result.warnings:
+            _warn(warning)
+        if not args.quiet:
+            restored = sum(f.selected for f in result.faces)
+            bar.write(
+                f"{plan.photo} -> {plan.output}  ({restored} of {len(result.faces)} faces, "
+                f"{result.model} on {result.device})"
+            )
+    return 1 if failed else 0
+
+
+def restore_options(args: argparse.Namespace) -> RestoreOptions:
+    """The request's options from the command line (LikenessError for a value out of range)."""
+    return RestoreOptions(
         fidelity=args.w,
         upscale=args.upscale,
         faces=args.faces,
@@ -98,35 +176,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
         color_fix=not args.no_color_fix,
         background=args.background,
         detector=args.detector,
-        references=tuple(args.ref),
+        references=tuple(reference_photos(args.ref)),
         num_references=args.num_refs,
         identity_guidance=args.guidance,
         guidance_steps=args.guidance_steps,
     )
-    for ref in args.ref:
-        if not ref.is_file():
-            _fail(f"{ref}: reference photo not found")
-            return 2
-    restorer = api.Restorer(model=args.model, device=args.device, backend=args.backend)  # loads torch
-    restorer.status()  # fail once, before the batch, when no model is installed
-    failed = len(problems)
-    bar = tqdm(photos, unit="photo", disable=len(photos) < 2 or args.quiet, file=sys.stderr)
-    for photo, root in bar:
-        out = output_path(photo, root, args.output)
-        bar.set_postfix_str(photo.name)
-        try:
-            result = restorer.restore(RestoreRequest(photo, out, options))
-        except LikenessError as err:
-            failed += 1
-            bar.clear()
-            _fail(str(err))
-            continue
-        for warning in result.warnings:
-            print(f"likeness: warning: {warning}", file=sys.stderr)
-        if not args.quiet:
-            restored = sum(f.selected for f in result.faces)
-            bar.write(f"{photo} -> {out}  ({restored} of {len(result.faces)} faces, {result.model} on {result.device})")
-    return 1 if failed else 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -290,6 +344,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="identity guidance steps (each about one decoder pass and back; default 2; 0 = badly damaged "
         "faces only borrow the references' codes and features)",
     )
+    r.add_argument(
+        "--format",
+        default="same",
+        choices=OUTPUT_FORMATS,
+        help="output format (default: the input's, or PNG for inputs whose format cannot be written)",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (never an input); without it a taken name gets a number",
+    )
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip photos whose output already exists (finish a batch that was stopped)",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     r.set_defaults(func=cmd_restore)
 
@@ -323,18 +393,58 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    dashed = _dashed_file(argv)
+    if dashed is not None:
+        _fail(f"{dashed}: a file whose name starts with '-' reads as an option; write ./{dashed} or put -- before it")
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    warnings.showwarning = _one_line_warning
+    # A polite kill (SIGTERM) unwinds like Ctrl-C, so no half-written file is left behind.
+    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         return args.func(args)
     except LikenessError as err:
         _fail(str(err))
         return 1
+    except OSError as err:  # the file system said no (a full disk, a folder that vanished)
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"{where}{err.strerror or err}")
+        return 1
     except KeyboardInterrupt:
         _fail("interrupted")
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dashed_file(argv: list[str]) -> str | None:
+    """The first argument before ``--`` that names an existing file but starts with '-'."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if arg.startswith("-") and len(arg) > 1 and Path(arg).is_file():
+            return arg
+    return None
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (Pillow's very large image, torch's pickle notes) as one line on stderr."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    logging.getLogger("likeness").debug("%s:%s: %s", filename, lineno, message)
+    _warn(text)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import io
 import logging
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,11 @@ log = logging.getLogger(__name__)
 
 EXIF_HEADER = b"Exif\x00\x00"
 ORIENTATION_TAG = 0x0112
+EXIF_IFD_TAG = 0x8769  # IFD0's pointer to the Exif sub-IFD
 SUFFIX_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+#: JPEGs larger than this (pixels) are written without optimised Huffman tables (see ``_encode``).
+OPTIMIZE_JPEG_PIXELS = 40_000_000
 GRAY_MODES = {"1", "L", "LA", "La"}  # plus the I* and F modes, converted apart
 # A JPEG of a black-and-white photo saved as RGB has channels that differ by a level or two.
 GRAY_MEAN_SPREAD, GRAY_PEAK_SPREAD = 1.0, 4.0
@@ -58,6 +62,32 @@ class Photo:
     format: str
     path: Path
     alpha: np.ndarray | None = None
+    bits: int = 8  # bits per channel of the file (the pixels here are 8-bit)
+
+
+def probe_image(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the image at ``path``, from its header alone; InvalidImageError naming
+    the file when it is not an image this program can read (cheap: a batch rejects such files
+    before any network loads)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidImageError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise InvalidImageError(f"{path}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+    except UnidentifiedImageError:
+        raise InvalidImageError(f"{path}: not an image this program can read") from None
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{path}: the image is too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImageError(f"{path}: the image is damaged or truncated ({exc})") from None
+    if width < 1 or height < 1:
+        raise InvalidImageError(f"{path}: the image has no pixels ({width}×{height})")
+    return width, height
 
 
 def read_image(path: str | os.PathLike) -> Photo:
@@ -68,12 +98,18 @@ def read_image(path: str | os.PathLike) -> Photo:
     if path.stat().st_size == 0:
         raise InvalidImageError(f"{path}: the file is empty")
     try:
-        with Image.open(path) as im:
+        # Pillow warns about very large images (welcome here) and damaged metadata it skips
+        # (the pixels are fine): both go to the log, not to the user's terminal.
+        with warnings.catch_warnings(record=True) as notes, Image.open(path) as im:
+            warnings.simplefilter("always")
+            bits = _bits_per_channel(im)  # before load(), which drops the tile list
             im.load()
             fmt = im.format or path.suffix.lstrip(".").upper()
             exif = _upright_exif(im.info.get("exif"), path)
             icc = im.info.get("icc_profile") or None
             upright = ImageOps.exif_transpose(im)
+        for note in notes:
+            log.info("%s: %s", path, note.message)
     except UnidentifiedImageError:
         raise InvalidImageError(f"{path}: not an image this program can read") from None
     except Image.DecompressionBombError as exc:
@@ -81,7 +117,18 @@ def read_image(path: str | os.PathLike) -> Photo:
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"{path}: the image is damaged or truncated ({exc})") from None
     rgb, alpha, gray_mode, icc = _to_rgb(upright, icc)
-    return Photo(rgb=rgb, is_gray=gray_mode or is_gray_rgb(rgb), exif=exif, icc=icc, format=fmt, path=path, alpha=alpha)
+    gray = gray_mode or is_gray_rgb(rgb)
+    return Photo(rgb=rgb, is_gray=gray, exif=exif, icc=icc, format=fmt, path=path, alpha=alpha, bits=bits)
+
+
+def _bits_per_channel(im: Image.Image) -> int:
+    """8, or 16 for the 16-bit modes and raw modes Pillow reads (and reduces to 8 bits)."""
+    tiles = getattr(im, "tile", None) or []  # set by ImageFile, which every opened image is
+    args = tiles[0].args if tiles else ""
+    raw = args if isinstance(args, str) else str(args[0]) if isinstance(args, tuple) and args else ""
+    if im.mode.startswith("I;16") or "16" in raw:
+        return 16
+    return 32 if im.mode in ("I", "F") else 8
 
 
 def is_gray_rgb(rgb: np.ndarray) -> bool:
@@ -134,17 +181,42 @@ def _upright_exif(raw: bytes | None, path: Path) -> bytes | None:
 
 def _set_orientation(tiff: bytearray, value: int) -> bytearray:
     """Overwrite the Orientation entry of IFD0 in a TIFF-structured EXIF block."""
+    return _set_tags(tiff, {ORIENTATION_TAG: value})
+
+
+def _set_tags(tiff: bytearray, ifd0: dict[int, int], exif: dict[int, int] | None = None) -> bytearray:
+    """Overwrite single SHORT/LONG entries of IFD0 and of the Exif sub-IFD in place (tags the
+    block lacks are left out, so offsets, maker notes and everything else stay as they were)."""
     order = {b"II": "<", b"MM": ">"}.get(bytes(tiff[:2]))
     if order is None:
         raise ValueError("no TIFF header")
-    (ifd,) = struct.unpack_from(order + "I", tiff, 4)
-    (count,) = struct.unpack_from(order + "H", tiff, ifd)
-    for i in range(count):
-        entry = ifd + 2 + 12 * i
-        tag, kind = struct.unpack_from(order + "HH", tiff, entry)
-        if tag == ORIENTATION_TAG and kind == 3:  # SHORT, value stored inline
-            struct.pack_into(order + "H", tiff, entry + 8, value)
+    (first,) = struct.unpack_from(order + "I", tiff, 4)
+    todo = [(first, ifd0)]
+    while todo:
+        ifd, values = todo.pop()
+        (count,) = struct.unpack_from(order + "H", tiff, ifd)
+        for i in range(count):
+            entry = ifd + 2 + 12 * i
+            tag, kind, n = struct.unpack_from(order + "HHI", tiff, entry)
+            if tag == EXIF_IFD_TAG and exif and kind == 4:
+                todo.append((struct.unpack_from(order + "I", tiff, entry + 8)[0], exif))
+            elif tag in values and n == 1 and (kind == 4 or (kind == 3 and values[tag] <= 0xFFFF)):
+                struct.pack_into(order + ("H" if kind == 3 else "I"), tiff, entry + 8, values[tag])  # inline
     return tiff
+
+
+def exif_for_size(exif: bytes | None, width: int, height: int) -> bytes | None:
+    """``exif`` with its pixel dimensions (IFD0 ImageWidth/Length, Exif PixelX/YDimension) set to
+    the output's size: the restoration is larger than the photo they described."""
+    if not exif:
+        return exif
+    tiff = exif[6:] if exif.startswith(EXIF_HEADER) else exif
+    try:
+        sizes = {0x0100: width, 0x0101: height}
+        patched = _set_tags(bytearray(tiff), sizes, {0xA002: width, 0xA003: height})
+    except (struct.error, ValueError):
+        return exif
+    return EXIF_HEADER + bytes(patched)
 
 
 def write_image(
@@ -215,9 +287,12 @@ def _encode(rgb: np.ndarray, like: Photo | None, fmt: str, quality: int) -> tupl
     if icc:
         options["icc_profile"] = icc
     if like is not None and like.exif:
-        options["exif"] = like.exif
+        options["exif"] = exif_for_size(like.exif, rgb.shape[1], rgb.shape[0])
     if fmt == "JPEG":
-        options.update(quality=quality, subsampling=0, optimize=True)  # 4:4:4 keeps lip and eye colour edges
+        # 4:4:4 keeps lip and eye colour edges; optimised Huffman tables hold every coefficient
+        # of the image in memory (2 bytes a sample), so very large images go without them.
+        optimize = rgb.shape[0] * rgb.shape[1] <= OPTIMIZE_JPEG_PIXELS
+        options.update(quality=quality, subsampling=0, optimize=optimize)
     elif fmt == "WEBP":
         options.update(quality=quality, method=4)
     # TIFF stays uncompressed: Pillow writes the EXIF sub-IFD (dates) only without libtiff.

@@ -16,22 +16,28 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .background import resize, scaled_size
-from .errors import CancelledError
+from .errors import CancelledError, InvalidImageError
 from .faces.align import FFHQ_SIZE, affine_scale, enlarge_affine, rescale_affine, warp_face
 from .faces.color import match_color, restore_grayness
 from .faces.detect import FaceDetector, select_faces
-from .faces.find import align_detection, whole_image_face
+from .faces.find import align_detection, alignable, whole_image_face
 from .faces.paste import paste_faces
-from .imageio import read_image, write_image
+from .imageio import probe_image, read_image, write_image
+from .memory import check_fits
 from .references import ReferenceSet
 from .runtime.networks import Networks
 from .runtime.two_path import detail_side
 from .types import FaceResult, Progress, ProgressCallback, RestoreOptions, RestoreRequest, RestoreResult
+
+#: An ``aligned`` input must be a square face crop at least this large (pixels a side); a crop may
+#: be off square by this fraction (resized by a viewer or a screenshot).
+MIN_ALIGNED_SIDE = 16
+ALIGNED_SQUARENESS = 0.05
 
 
 # -- stages -------------------------------------------------------------------------------------
@@ -40,7 +46,7 @@ def find_faces(
 ) -> list[FaceResult]:
     """Detected faces in reading order, each with its 512² alignment (no restoration)."""
     start = time.perf_counter()
-    detected = detector.detect(rgb, min_face=min_face)
+    detected = alignable(detector.detect(rgb, min_face=min_face))
     aligned_at = time.perf_counter()
     faces = [FaceResult.found(i, align_detection(rgb, face)) for i, face in enumerate(detected)]
     if timings is not None:
@@ -109,7 +115,7 @@ def paste_restored(
         return background
     scale = (background.shape[1] / photo_shape[1], background.shape[0] / photo_shape[0])
     pasted = [(f.restored, rescale_affine(f.restored_affine, scale)) for f in selected if f.restored is not None]
-    return paste_faces(background, pasted, masks=masks, sources=[f.restored_from for f in selected])
+    return paste_faces(background, pasted, masks=masks, sources=[f.restored_from for f in selected], inplace=True)
 
 
 # -- one photo ----------------------------------------------------------------------------------
@@ -148,7 +154,10 @@ class PhotoRestoration:
         device_before = self.nets.device
         t = time.perf_counter()
         self.report("read", 0.0, f"Reading {request.input.name}")
+        check_fits(request.input.name, *probe_image(request.input), opts.upscale)
         photo = read_image(request.input)
+        if photo.bits > 8:
+            self.warnings.append(f"{request.input.name}: a {photo.bits}-bit photo; the result has 8 bits per channel")
         t = self.timed("read", t)
         self.check_cancel()
         if prepare_references is not None:
@@ -158,6 +167,7 @@ class PhotoRestoration:
             image, faces = self.restore_aligned(photo.rgb)
         else:
             image, faces = self.restore_photo(photo.rgb)
+        photo = replace(photo, rgb=np.empty((0, 0, 3), np.uint8))  # its pixels are done with: free them
         image = restore_grayness(image, photo.is_gray)
         if self.nets.device != device_before:
             self.warnings.append(f"{device_before} ran out of memory: restoration continues on the CPU")
@@ -225,6 +235,14 @@ class PhotoRestoration:
     def restore_aligned(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
         """An already-aligned face (any square size): restored whole at upscale × its size."""
         t = time.perf_counter()
+        height, width = rgb.shape[:2]
+        name = self.request.input.name
+        if min(height, width) < MIN_ALIGNED_SIDE:
+            raise InvalidImageError(f"{name}: {width}×{height} is too small to be an aligned face")
+        if abs(height - width) > ALIGNED_SQUARENESS * max(height, width):
+            raise InvalidImageError(
+                f"{name}: {width}×{height} is not an aligned face (those are square); drop --aligned to find the faces"
+            )
         face = FaceResult.found(0, whole_image_face(rgb))
         restore_face(self.nets, rgb, face, self.request.options, self.references, self.warnings)
         self.note_unused_references()

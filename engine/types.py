@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import LikenessError
 from .faces.align import FFHQ_SIZE, enlarge_affine
-from .faces.detect import DetectedFace
+from .faces.detect import SMALLEST_FACE, DetectedFace
 from .faces.find import AlignedFace
 
 MAX_REFERENCES = 5
@@ -72,6 +72,8 @@ class RestoreOptions:
             raise LikenessError(f"guidance steps must be between 0 and 20, got {self.guidance_steps}")
         if not 0.0 <= self.fidelity <= 1.0:
             raise LikenessError(f"fidelity w must be between 0 and 1, got {self.fidelity}")
+        if self.min_face < SMALLEST_FACE:
+            raise LikenessError(f"the smallest face must be at least {SMALLEST_FACE} pixels, got {self.min_face}")
         if not 1 <= self.upscale <= 8:
             raise LikenessError(f"upscale must be between 1 and 8, got {self.upscale}")
 

@@ -20,6 +20,12 @@ FFHQ_TEMPLATE_512 = np.array(
     ],
     dtype=np.float32,
 )
+
+
+class DegenerateLandmarksError(ValueError):
+    """Five landmarks no similarity fits (all at one point, or a zoom that is no face): a detection to drop."""
+
+
 # Bilinear sampling aliases fine texture when shrinking by more than this; low-pass first.
 MAX_WARP_SHRINK = 1.25
 
@@ -36,8 +42,11 @@ def estimate_affine(landmarks: np.ndarray, size: int = FFHQ_SIZE) -> np.ndarray:
     """
     src = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
     affine, _ = cv2.estimateAffinePartial2D(src, face_template(size), method=cv2.LMEDS)
-    if affine is None:
-        raise ValueError("degenerate landmarks: no similarity transform fits them")
+    if affine is None or not np.all(np.isfinite(affine)):
+        raise DegenerateLandmarksError("degenerate landmarks: no similarity transform fits them")
+    zoom = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+    if not 1e-3 < zoom < 1e4:
+        raise DegenerateLandmarksError(f"degenerate landmarks: they would zoom the photo ×{zoom:.3g}")
     return affine.astype(np.float64)
 
 

@@ -36,7 +36,14 @@ from ..errors import CheckpointFormatError, ModelMissingError, NoFaceFoundError
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_FACE = 32
+#: The smallest face that can be asked for: below it there is nothing left to restore.
+SMALLEST_FACE = 8
 MAX_UPSAMPLE = 4.0
+#: dlib's detectors corrupt the heap on images narrower than their windows (a 1×100 image aborts
+#: the process) and on very long ones (HOG at 80000 px wide): every side of what they see is
+#: padded to at least MIN_DETECTION_SIDE, and the longest kept under MAX_DETECTION_SIDE.
+MIN_DETECTION_SIDE = 160
+MAX_DETECTION_SIDE = 32768
 DetectorName = Literal["cnn", "hog", "retinaface", "auto"]
 
 
@@ -72,7 +79,7 @@ def detection_scale(shape: tuple[int, ...], min_face: float, *, target: float, m
     """Scale at which a ``min_face`` face has a ``target`` box, within the upsample and pixel caps."""
     height, width = shape[:2]
     wanted = target / max(float(min_face), 1.0)
-    budget = math.sqrt(max_pixels / (height * width))
+    budget = min(math.sqrt(max_pixels / (height * width)), MAX_DETECTION_SIDE / max(height, width))
     scale = min(wanted, MAX_UPSAMPLE, budget)
     if scale < wanted:
         log.info("detecting at %.2fx (pixel budget); faces under %.0f px may be missed", scale, target / scale)
@@ -86,6 +93,15 @@ def resize_for_detection(rgb: np.ndarray, scale: float) -> np.ndarray:
     height, width = rgb.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def pad_for_detection(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` padded at the bottom and right (coordinates unchanged) to MIN_DETECTION_SIDE a side."""
+    height, width = rgb.shape[:2]
+    bottom, right = max(0, MIN_DETECTION_SIDE - height), max(0, MIN_DETECTION_SIDE - width)
+    if not bottom and not right:
+        return rgb
+    return cv2.copyMakeBorder(rgb, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
 
 
 def reading_order(faces: list[DetectedFace]) -> list[DetectedFace]:
@@ -130,8 +146,10 @@ class _DlibDetector:
         raise NotImplementedError
 
     def detect(self, rgb: np.ndarray, *, min_face: float = DEFAULT_MIN_FACE) -> list[DetectedFace]:
+        if min(rgb.shape[:2]) < max(min_face, 1):
+            return []  # no face of ``min_face`` px fits
         scale = detection_scale(rgb.shape, min_face, target=self.target, max_pixels=self.max_pixels)
-        small = resize_for_detection(rgb, scale)
+        small = pad_for_detection(resize_for_detection(rgb, scale))
         # The predictor samples single pixels: an upsampled image gives it sub-pixel positions,
         # a downsampled one loses detail, so it runs on the larger of the two.
         shape_img, shape_scale = (small, scale) if scale >= 1 else (np.ascontiguousarray(rgb), 1.0)
@@ -212,6 +230,8 @@ class RetinaFaceDetector:
         self.conf_threshold = conf_threshold
 
     def detect(self, rgb: np.ndarray, *, min_face: float = DEFAULT_MIN_FACE) -> list[DetectedFace]:
+        if min(rgb.shape[:2]) < max(min_face, 1):
+            return []  # no face of ``min_face`` px fits
         scale = detection_scale(rgb.shape, min_face, target=self.target, max_pixels=self.max_pixels)
         bgr = resize_for_detection(rgb, scale)[..., ::-1]
         with self._torch.inference_mode():

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .align import FFHQ_SIZE, aligned_affine, estimate_affine, face_template, warp_face
+from .align import FFHQ_SIZE, DegenerateLandmarksError, aligned_affine, estimate_affine, face_template, warp_face
 from .detect import DEFAULT_MIN_FACE, DetectedFace, FaceDetector
 
 
@@ -27,7 +27,19 @@ def find_faces(
     rgb: np.ndarray, detector: FaceDetector, *, min_face: float = DEFAULT_MIN_FACE, size: int = FFHQ_SIZE
 ) -> list[AlignedFace]:
     """Every face of at least ``min_face`` px, in reading order, aligned at ``size``²."""
-    return [align_detection(rgb, face, size) for face in detector.detect(rgb, min_face=min_face)]
+    return [align_detection(rgb, face, size) for face in alignable(detector.detect(rgb, min_face=min_face))]
+
+
+def alignable(faces: list[DetectedFace]) -> list[DetectedFace]:
+    """The detections whose landmarks give a usable alignment (a detector can return degenerate ones)."""
+    kept = []
+    for face in faces:
+        try:
+            estimate_affine(face.landmarks)
+        except DegenerateLandmarksError:
+            continue
+        kept.append(face)
+    return kept
 
 
 def align_detection(rgb: np.ndarray, face: DetectedFace, size: int = FFHQ_SIZE) -> AlignedFace:

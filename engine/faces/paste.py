@@ -44,6 +44,7 @@ def paste_faces(
     *,
     masks: list[np.ndarray] | None = None,
     sources: list[np.ndarray | None] | None = None,
+    inplace: bool = False,
 ) -> np.ndarray:
     """``background`` (HxWx3 uint8, already upscaled) with each restored face blended in.
 
@@ -55,12 +56,14 @@ def paste_faces(
     *change* the restoration made is warped back and added to the background: a face as large
     as its crop (a large face restored at its detail size) would otherwise lose fine detail to
     the two resamplings, photo → crop → photo, wherever the restoration kept the photo as it was.
+
+    ``inplace`` blends into ``background`` itself (a large output is not held twice).
     """
     if masks is not None and len(masks) != len(faces):
         raise ValueError(f"{len(masks)} masks for {len(faces)} faces")
     if sources is not None and len(sources) != len(faces):
         raise ValueError(f"{len(sources)} sources for {len(faces)} faces")
-    out = background.copy()
+    out = background if inplace else background.copy()
     height, width = out.shape[:2]
     for k, (face, affine) in enumerate(faces):
         size = face.shape[0]

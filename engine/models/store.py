@@ -45,7 +45,10 @@ def default_root() -> Path:
     """The per-user models folder: ``$LIKENESS_HOME/models`` or the platform's data dir."""
     home = os.environ.get(HOME_ENV)
     if home:
-        return Path(home).expanduser() / "models"
+        folder = Path(home).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise LikenessError(f"{folder}: {HOME_ENV} names a file, not a folder; point it at a folder")
+        return folder / "models"
     return Path(platformdirs.user_data_dir("Likeness", appauthor=False)) / "models"
 
 

@@ -103,7 +103,7 @@ def test_info_lists_versions_and_devices(capsys):
 def test_unknown_model_is_one_line(tmp_path, capsys):
     photo = tmp_path / "a.png"
     cv2.imwrite(str(photo), np.zeros((64, 64, 3), np.uint8))
-    assert main(["restore", str(photo), "--model", "nonesuch"]) == 1
+    assert main(["restore", str(photo), "--model", "nonesuch"]) == 2  # a usage error, found before any work
     assert "no model called 'nonesuch'" in capsys.readouterr().err
 
 

@@ -245,3 +245,21 @@ def test_photo_is_frozen(tmp_path):
     assert isinstance(photo, Photo) and photo.path == tmp_path / "x.png" and photo.format == "PNG"
     with pytest.raises(AttributeError):
         photo.is_gray = True  # type: ignore[misc]
+
+
+def test_the_output_exif_gives_the_output_size(tmp_path):
+    """A ×2 result whose EXIF still said the photo's size confused viewers and catalogues."""
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif[0x0100], exif[0x0101] = 64, 48  # IFD0 ImageWidth, ImageLength
+    exif.get_ifd(0x8769)[0xA002] = 64  # PixelXDimension
+    exif.get_ifd(0x8769)[0xA003] = 48
+    exif.get_ifd(0x8769)[0x9003] = "1999:12:31 23:59:59"
+    src = tmp_path / "in.jpg"
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(src, exif=exif.tobytes())
+    out = write_image(tmp_path / "out.jpg", np.zeros((96, 128, 3), np.uint8), like=read_image(src))
+    written = Image.open(out).getexif()
+    assert (written[0x0100], written[0x0101]) == (128, 96)
+    sub = written.get_ifd(0x8769)
+    assert (sub[0xA002], sub[0xA003]) == (128, 96)
+    assert sub[0x9003] == "1999:12:31 23:59:59"  # the date is kept

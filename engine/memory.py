@@ -1,0 +1,53 @@
+"""How much memory a restoration needs, and the budget it must fit in (checked before any work).
+
+Peak use is set by the largest images held at once: the decoded input while it is read (Pillow's
+copy and the array), the input and the upscaled output while faces are pasted, and at the write
+the output array beside Pillow's copy of it (4 bytes a pixel). Measured: a 12000×9000 photo at
+×2 peaks at 3.76 GiB of resident memory (``benchmarks/large_photo.py``); the estimate is 3.8 GiB.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import LikenessError
+
+#: Networks, detectors and the Python runtime, with a margin.
+BASE_BYTES = 2**30
+#: Share of the machine's memory a restoration may plan to use.
+BUDGET_SHARE = 0.8
+BUDGET_ENV = "LIKENESS_MEMORY_BUDGET_GB"
+
+
+def bytes_needed(width: int, height: int, upscale: float) -> int:
+    """Estimated peak bytes to restore a ``width``×``height`` photo at ``upscale``."""
+    inp = width * height
+    out = round(width * upscale) * round(height * upscale)
+    return BASE_BYTES + max(6 * inp, 3 * inp + 3 * out, 7 * out)
+
+
+def memory_budget() -> int:
+    """Bytes a restoration may use: ``$LIKENESS_MEMORY_BUDGET_GB``, else 80 % of the machine's memory."""
+    text = os.environ.get(BUDGET_ENV)
+    if text:
+        try:
+            return int(float(text) * 2**30)
+        except ValueError:
+            raise LikenessError(f"{BUDGET_ENV}={text!r} is not a number of gigabytes") from None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this system: do not guess low
+        return 2**62
+    return int(total * BUDGET_SHARE)
+
+
+def check_fits(name: str, width: int, height: int, upscale: float) -> None:
+    """LikenessError naming the photo and the sizes when its restoration would not fit the budget."""
+    needed, budget = bytes_needed(width, height, upscale), memory_budget()
+    if needed > budget:
+        out_w, out_h = round(width * upscale), round(height * upscale)
+        raise LikenessError(
+            f"{name}: a {out_w}×{out_h} result (×{upscale:g} of {width}×{height}) needs about "
+            f"{needed / 2**30:.1f} GB of memory, more than the {budget / 2**30:.1f} GB available; "
+            "choose a smaller --upscale"
+        )
