@@ -27,7 +27,7 @@ from . import api
 from .api import LikenessError, ModelStore, RestoreOptions, RestoreRequest
 from .imageio import probe_image
 from .memory import check_fits
-from .outputs import OUTPUT_FORMATS, OUTPUT_TAG, check_output_folders, plan_outputs
+from .outputs import OUTPUT_FORMATS, check_output_folders, is_output_name, plan_outputs
 
 #: What folders are searched for (Pillow reads them all; outputs of formats it cannot write are PNG).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -46,7 +46,7 @@ def _warn(message: str) -> None:
 def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
     """(photo, folder it was given under) pairs, folders walked; problems; notices.
 
-    Files produced by an earlier run (``*_restored*``) are skipped when walking folders; other
+    Files produced by an earlier run (``*_restored.*``, ``*_restored-N.*``) are skipped when walking folders; other
     files that are not photos are counted in a notice.
     """
     found: list[tuple[Path, Path]] = []
@@ -55,7 +55,7 @@ def collect_inputs(paths: list[Path]) -> tuple[list[tuple[Path, Path]], list[str
     for path in paths:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            photos = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and OUTPUT_TAG not in p.stem]
+            photos = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and not is_output_name(p)]
             others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
             if others:
                 kinds = sorted({p.suffix.lower() or "(no suffix)" for p in others})

@@ -11,6 +11,7 @@ photo is restored.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,11 @@ class PlannedOutput:
     photo: Path
     output: Path | None
     notice: str | None = None
+
+
+def is_output_name(path: Path) -> bool:
+    """Whether ``path`` is named like an output of this policy (``a_restored.jpg``, ``a_restored-2.jpg``)."""
+    return re.search(rf"{OUTPUT_TAG}(-\d+)?$", path.stem) is not None
 
 
 def output_suffix(photo: Path, fmt: str = "same") -> tuple[str, str | None]:
