@@ -31,3 +31,9 @@ bench: setup
 
 clean:
 	rm -rf .venv out .pytest_cache
+
+# The app under Xvfb + openbox, driven by xdotool; screenshots in out/gui-check (not in `make test`:
+# needs xvfb, xdotool, openbox and imagemagick from the system)
+.PHONY: gui-check
+gui-check: setup
+	bash scripts/gui_real_display.sh

@@ -22,6 +22,7 @@ def create_window(argv: list[str], backend: Backend | None = None):
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
+    from . import probe, recovery
     from .icons import icon
     from .main_window import MainWindow
     from .settings import Settings
@@ -40,22 +41,31 @@ def create_window(argv: list[str], backend: Backend | None = None):
     apply_theme(app, settings.get("theme"))
     follow_system(app, lambda: settings.get("theme"))
     window = MainWindow(settings, backend=backend)
+    probe.attach(window)  # only with LIKENESS_GUI_PROBE set (scripts/gui_real_display.py)
     window.show()
+    recovery.offer(window)  # after a crash: the last session back, before the new photos
     paths = [Path(a) for a in argv[1:] if not a.startswith("-")]
     if paths:
         window.open_paths(paths)
     return app, window
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
+    """The app; ``backend`` replaces the engine (tests run the whole app on a fake one)."""
     import multiprocessing
 
     multiprocessing.freeze_support()  # the face-detector helper process, in packaged builds too
     from .logs import setup_logging
 
     argv = list(sys.argv if argv is None else argv)
+    from .system_check import check
+
+    problem = check()  # Qt's own abort on missing X11 libraries names only one of them
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return 1
     setup_logging("--verbose" in argv)
-    app, _window = create_window([a for a in argv if a != "--verbose"])
+    app, _window = create_window([a for a in argv if a != "--verbose"], backend)
     return app.exec()
 
 

@@ -9,6 +9,7 @@ running job's event (the engine checks it between faces) and drops the queued jo
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
@@ -36,7 +37,9 @@ class EngineClient(QObject):
     exported = Signal(object)  # jobs.Exported
     _submit = Signal(object)  # jobs.Job, to the worker's thread
 
-    def __init__(self, parent: QObject | None = None, backend: Backend | None = None) -> None:
+    def __init__(
+        self, parent: QObject | None = None, backend: Backend | None = None, results: Path | None = None
+    ) -> None:
         super().__init__(parent)
         self.routes: dict[type[jobs.Message], SignalInstance] = {
             jobs.JobStarted: self.job_started,
@@ -56,7 +59,7 @@ class EngineClient(QObject):
         self._last: jobs.Job | None = None
         self._thread = EngineThread()
         self._thread.setObjectName("likeness-engine")
-        self.worker = EngineWorker(backend)
+        self.worker = EngineWorker(backend, results)  # results: where restored images are kept
         self.worker.moveToThread(self._thread)
         self._thread.finished.connect(self.worker.deleteLater)
         self._submit.connect(self.worker.run)

@@ -60,6 +60,17 @@ def load_result(path: Path) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
+def result_readable(path: Path) -> bool:
+    """Whether a kept result is whole (its header read, its size checked; the pixels not read)."""
+    try:
+        rgb = np.load(path, mmap_mode="r", allow_pickle=False)
+        whole = rgb.dtype == np.uint8 and rgb.ndim in (2, 3)
+        del rgb  # closes the file (Windows cannot move an open one)
+        return whole
+    except (OSError, ValueError):
+        return False
+
+
 class PhotoLoader(QObject):
     """Reads full-size images for display on a pool thread, so the window never waits on a decode."""
 

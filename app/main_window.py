@@ -38,13 +38,14 @@ from .dialogs.models import ModelDialog
 from .dialogs.settings import SettingsDialog
 from .icons import icon
 from .photos import IMAGE_SUFFIXES, PhotoItem, Roles
-from .presenter import PhotoPresenter
+from .presenter import PhotoPresenter, ReferencePresenter
 from .session import Session, plural
 from .settings import Settings
 from .theme import apply_theme
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
 from .widgets.photo_list import PhotoListView
+from .widgets.stale_banner import StaleBanner
 from .widgets.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,10 @@ class MainWindow(QMainWindow):
         self.photos = self.session.photos
         self.engine = self.session.engine
         self.models_window = None
-        self._closing = False
+        self._closing = self._close_after_export = False
         self._build_widgets()
-        self.presenter = PhotoPresenter(self.session, self.compare, self.controls.preview)
+        self.presenter = PhotoPresenter(self.session, self.compare, self.controls.preview, self.banner)
+        self.reference_presenter = ReferencePresenter(self.session, self.controls.references)
         self.act = Actions(self, self, self.compare)
         self.recent_menu = RecentMenu(self.settings, self.open_paths, self)
         self.act.fill_menus(self.menuBar(), self.recent_menu)
@@ -102,6 +104,8 @@ class MainWindow(QMainWindow):
         self.list = PhotoListView()
         self.list.setModel(self.photos)
         self.compare = CompareView()
+        self.banner = StaleBanner()
+        middle = self.banner.over(self.compare)
         scroll = QScrollArea()
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
@@ -120,7 +124,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.list, 1)
         left_layout.addWidget(self.list_hint)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for n, (widget, stretch) in enumerate(((left, 0), (self.compare, 1), (scroll, 0))):
+        for n, (widget, stretch) in enumerate(((left, 0), (middle, 1), (scroll, 0))):
             self.splitter.addWidget(widget)
             self.splitter.setStretchFactor(n, stretch)
         self.splitter.setSizes([270, 720, 370])
@@ -130,15 +134,13 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         s, e, panel = self.session, self.engine, self.controls.references
         s.notice.connect(self.status.notify)
-        s.reference_ready.connect(lambda m: panel.set_reference(m.ref_id, m.aligned, m.error, m.note))
         s.last_export_folder_changed.connect(lambda _folder: self._update_actions())
         self.presenter.changed.connect(self._update_actions)
         s.batch.progress_changed.connect(self.status.show_batch)
         s.engine_state.device_changed.connect(self.status.show_device)
         s.engine_state.model_changed.connect(self.status.show_model)
         s.engine_state.info_changed.connect(self._on_engine_info)
-        e.matched.connect(lambda m: panel.set_match(m.matches))
-        e.job_done.connect(lambda _m: self._update_actions())
+        e.job_done.connect(self._on_job_done)
         e.busy_changed.connect(lambda _busy: self._update_actions())
         selection = self.list.selectionModel()
         selection.currentChanged.connect(lambda cur, _prev: s.select_photo(cur.data(Roles.ITEM)))
@@ -152,8 +154,8 @@ class MainWindow(QMainWindow):
         self.controls.fidelity.moved.connect(self._on_fidelity)
         self.controls.preview.include_toggled.connect(lambda on: self.set_face_included(self.current_face, on))
         self.controls.manage_models.connect(self.models_dialog)
-        panel.added.connect(s.analyse_references)
-        panel.changed.connect(s.request_match)
+        panel.add_requested.connect(self.add_references_dialog)
+        self.banner.restore_clicked.connect(lambda: self._run([self.current] if self.current else []))
         self.settings.changed.connect(self._on_setting)
 
     # -- opening -------------------------------------------------------------------------------
@@ -174,6 +176,11 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open Folder", self._last_dir())
         if folder:
             self.open_paths([folder])
+
+    def add_references_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add Reference Photos", self._last_dir(), OPEN_FILTER)
+        if files:
+            self.controls.references.add_paths([Path(f) for f in files])
 
     def _last_dir(self) -> str:
         recent = self.settings.get("recent_files")
@@ -290,14 +297,16 @@ class MainWindow(QMainWindow):
         items = self.selected_items() if selected_only else self.photos.items()
         return [i for i in items if i.has_result]
 
-    def export_dialog(self) -> None:
+    def export_dialog(self) -> bool:
+        """Asks where and exports; False when there was nothing to export or the user cancelled."""
         selected, everything = self.export_targets(True), self.export_targets(False)
         if not everything:
             self.status.notify("Nothing to export yet: restore some photos first.")
-            return
+            return False
         dialog = ExportDialog(self.settings, len(selected), len(everything), self)
-        if dialog.exec():
-            self.session.export(selected if dialog.selected_only() else everything, dialog.folder())
+        if not dialog.exec():
+            return False
+        return bool(self.session.export(selected if dialog.selected_only() else everything, dialog.folder()))
 
     def copy_result(self) -> None:
         item = self.current
@@ -336,12 +345,19 @@ class MainWindow(QMainWindow):
         self.session.configure()
 
     def settings_dialog(self) -> None:
-        SettingsDialog(self.settings, self).exec()
+        SettingsDialog(self.settings, self, self.controls.choices()).exec()
 
     def about_dialog(self) -> None:
         AboutDialog(self.store(), self.session.engine_state.info, self).exec()
 
     # -- misc ----------------------------------------------------------------------------------
+    def _on_job_done(self, message: jobs.JobDone) -> None:
+        self._update_actions()
+        exporting = self.engine.photos_in_queue(jobs.Export)
+        if self._close_after_export and isinstance(message.job, jobs.Export) and not exporting:
+            self._close_after_export = False
+            self.close()  # asks again only if an export failed
+
     def _update_actions(self) -> None:
         has_photos = self.photos.rowCount() > 0
         self.act.run.setEnabled(has_photos)
@@ -372,7 +388,7 @@ class MainWindow(QMainWindow):
             if answer != "discard":
                 event.ignore()
                 if answer == "export":
-                    self.export_dialog()
+                    self._close_after_export = self.export_dialog()
                 return
         self._closing = True
         self.settings.set("geometry", bytes(self.saveGeometry().data()))

@@ -52,7 +52,8 @@ class PhotoItem:
     result_faces: set[int] = field(default_factory=set)  # faces restored in ``result``
     result_fidelity: float | None = None
     result_options: RestoreOptions | None = None  # what ``result`` was made with
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # faces numbered from 1, as in the window
+    stale: str = ""  # why ``result`` no longer matches the settings ("" when it does)
     exported_to: Path | None = None
 
     @property
@@ -81,10 +82,10 @@ class PhotoItem:
         if self.status == Status.DONE:
             restored = len(self.result_faces)
             text = f"Done · {restored} of {len(self.faces)} face{'s' if len(self.faces) != 1 else ''} restored"
-            return text + (" · ⚠ " + self.warnings[0] if self.warnings else "")
+            return "\n".join([text, *(["↻ " + self.stale] if self.stale else []), *("⚠ " + w for w in self.warnings)])
         if self.status == Status.SCANNING:
             return Status.SCANNING.value
-        return f"{self.status.value} · {faces}"
+        return f"{self.status.value} · {faces}" + (f"\n{self.message}" if self.message else "")
 
     def face_count_text(self) -> str:
         if not self.scanned:

@@ -1,8 +1,13 @@
-"""Shows the session's chosen photo, its faces and the chosen face's preview in the widgets.
+"""Shows the session's state in the widgets.
 
-The compare view gets the photo's thumbnail at once and the full-size original (and a result
-kept on disk) when ``PhotoLoader`` has read it on a pool thread; the face preview follows the
-chosen face. ``changed`` tells the window that what the actions act on may have changed.
+``PhotoPresenter``: the chosen photo, its faces and the chosen face's preview. The compare view
+gets the photo's thumbnail at once and the full-size original (and a result kept on disk) when
+``PhotoLoader`` has read it on a pool thread; the face preview follows the chosen face; an
+out-of-date result is said so over the view, with a button that restores it again. ``changed``
+tells the window that what the actions act on may have changed.
+
+``ReferencePresenter``: the reference panel, for the chosen face and the faces the references
+belong to.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from .photos import PhotoItem, Status
 from .session import Session
 from .widgets.compare_view import CompareView
 from .widgets.controls import FacePreview
+from .widgets.reference_panel import ReferencePanel
+from .widgets.stale_banner import StaleBanner
 
 EMPTY_HINT = "Drop photos or folders here, or use File → Open"
 
@@ -30,9 +37,9 @@ def placeholder(item: PhotoItem) -> str:
 class PhotoPresenter(QObject):
     changed = Signal()
 
-    def __init__(self, session: Session, compare: CompareView, preview: FacePreview) -> None:
+    def __init__(self, session: Session, compare: CompareView, preview: FacePreview, banner: StaleBanner) -> None:
         super().__init__(session)
-        self.session, self.compare, self.preview = session, compare, preview
+        self.session, self.compare, self.preview, self.banner = session, compare, preview, banner
         self.loader = PhotoLoader(self)
         self.loader.loaded.connect(self._on_loaded)
         selection = session.selection
@@ -42,8 +49,19 @@ class PhotoPresenter(QObject):
         session.photos.item_changed.connect(self._on_item_changed)
         session.preview_failed.connect(lambda: preview.note.setText("Preview failed"))
 
+    def _show_state(self, item: PhotoItem | None) -> None:
+        """Whether the result on screen is out of date, over the view and in its "After" label."""
+        stale = item.stale if item is not None and item.has_result else ""
+        self.banner.show_reason(stale)
+        options = item.result_options if item is not None else None
+        made = f"After · w {options.fidelity:.2f}" if options is not None else "After"
+        self.compare.after_label = made + (" · out of date" if stale else "")
+        self.compare.after_stale = bool(stale)
+        self.compare.update()
+
     def _show_photo(self, item: PhotoItem | None) -> None:
         self.preview.show_face(None, True)
+        self._show_state(item)
         if item is None:
             self.compare.placeholder = EMPTY_HINT
             self.compare.set_photo(None, None)
@@ -73,6 +91,7 @@ class PhotoPresenter(QObject):
         if item is not self.session.selection.photo:
             return
         self.compare.placeholder = placeholder(item)
+        self._show_state(item)
         if self.compare.after is not item.result or (item.size and self.compare.scene_size.width() != item.size[0]):
             self.compare.set_photo(self.compare.before, item.size, item.result)
         self._show_face(self.session.selection.face)
@@ -88,3 +107,46 @@ class PhotoPresenter(QObject):
     def _show_preview(self, preview: jobs.PreviewReady | None) -> None:
         if preview is not None:
             self.preview.show_preview(preview.before, preview.after, preview.fidelity, preview.seconds)
+
+
+def face_words(item: PhotoItem, index: int) -> str:
+    return f"face {index + 1} of {item.name}"
+
+
+class ReferencePresenter(QObject):
+    """The reference panel: analysis answers, the check against the chosen face, whose faces they are."""
+
+    def __init__(self, session: Session, panel: ReferencePanel) -> None:
+        super().__init__(session)
+        self.session, self.panel = session, panel
+        s = session
+        s.reference_ready.connect(lambda m: panel.set_reference(m.ref_id, m.aligned, m.error, m.note))
+        s.selection.matches_changed.connect(lambda m: panel.show_matches(None if m is None else m.matches))
+        for signal in (s.selection.photo_changed, s.selection.face_changed, s.person.faces_changed):
+            signal.connect(lambda _value: self._show_use())
+        panel.added.connect(s.analyse_references)
+        panel.changed.connect(self._on_changed)
+        panel.added.connect(s.journal.schedule)
+        panel.changed.connect(s.journal.schedule)
+        panel.use_toggled.connect(s.use_references_for_face)
+        self._show_use()
+
+    def _on_changed(self) -> None:
+        if not self.panel.entries:  # no references left: the next ones may show someone else
+            self.session.person.faces = frozenset()
+        self.session.refresh_stale()
+        self.session.request_match()
+
+    def _show_use(self) -> None:
+        s = self.session
+        item, face = s.selection.photo, s.selection.face
+        chosen = face_words(item, face) if item is not None and face is not None else None
+        used = item is not None and face is not None and s.person.has(item.id, face)
+        faces = [(s.photos.by_id(p), i) for p, i in sorted(s.person.faces)]
+        named = [face_words(photo, i) for photo, i in faces if photo is not None]
+        if named:
+            more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+            text = "Used for " + ", ".join(named[:3]) + more + "; other photos are restored without them."
+        else:
+            text = "Not used for any face yet: click the person's face in a photo and tick the box above."
+        self.panel.show_use(chosen, used, text)

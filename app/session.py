@@ -1,7 +1,8 @@
 """One window's work: the photos, the selection, the batch and the engine, and every request to it.
 
 ``Session`` owns the observable models (``PhotoListModel`` in ``app.photos``; ``Selection``,
-``BatchState``, ``EngineState`` and ``ResultCache`` in ``app.state``) and the ``EngineClient``.
+``Person``, ``BatchState``, ``EngineState`` and ``ResultCache`` in ``app.state``), the
+``EngineClient`` and the ``Journal`` (``app.journal``: the session on disk, for after a crash).
 It turns the user's requests into jobs and the engine's messages into model changes; the window
 only lays out, connects and shows.
 """
@@ -22,11 +23,13 @@ from . import jobs
 from . import references as refs
 from .backend import Backend
 from .client import EngineClient
+from .describe import one_based, stale_reason
 from .export import output_path
+from .journal import Journal
 from .observable import Property
 from .photos import PhotoItem, PhotoListModel, Status
 from .settings import Settings
-from .state import BatchState, EngineState, ResultCache, Selection
+from .state import BatchState, EngineState, Person, ResultCache, Selection
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class References(Protocol):
 
     def paths(self) -> list[Path]: ...  # usable references, in the order they were added
     def ready_ids(self) -> tuple[int, ...]: ...  # analysed references that show a face
+    def all_paths(self) -> list[Path]: ...  # every reference, analysed or not (the journal keeps them)
+    def add_paths(self, paths: list[Path]) -> list: ...  # entries with an ``id``; the session analyses them
 
 
 class NoReferences:
@@ -48,6 +53,12 @@ class NoReferences:
 
     def ready_ids(self) -> tuple[int, ...]:
         return ()
+
+    def all_paths(self) -> list[Path]:
+        return []
+
+    def add_paths(self, paths: list[Path]) -> list:
+        return []
 
 
 class Session(QObject):
@@ -71,10 +82,12 @@ class Session(QObject):
         self.references = references if references is not None else NoReferences()
         self.photos = PhotoListModel(self)
         self.selection = Selection(self)
+        self.person = Person(self)
         self.batch = BatchState(self)
         self.engine_state = EngineState(self)
         self.results = ResultCache(self.selection)
-        self.engine = EngineClient(self, backend)
+        self.journal = Journal(settings.folder, self)  # this session on disk, for after a crash
+        self.engine = EngineClient(self, backend, self.journal.results)
         self._exports: dict[int, Path] = {}
         e = self.engine
         e.job_started.connect(self._on_job_started)
@@ -86,12 +99,17 @@ class Session(QObject):
         e.restored.connect(self._on_restored)
         e.preview_ready.connect(self._on_preview)
         e.reference_ready.connect(self.reference_ready)
+        e.matched.connect(self._on_matched)
         e.exported.connect(self._on_exported)
+        settings.changed.connect(lambda _key, _value: self.refresh_stale())
+        self.person.faces_changed.connect(lambda _faces: self.refresh_stale())
+        self.journal.watch(self)
 
     # -- requests ------------------------------------------------------------------------------
     def base_options(self) -> RestoreOptions:
+        """The settings as options, without references (those go only to their person's photos)."""
         s = self.settings
-        options = RestoreOptions(
+        return RestoreOptions(
             fidelity=round(s.get("fidelity"), 3),
             upscale=s.get("upscale"),
             only_center_face=s.get("only_center_face"),
@@ -101,11 +119,14 @@ class Session(QObject):
             detector=s.get("detector"),
             jpeg_quality=s.get("jpeg_quality"),
         )
-        paths, count = self.references.paths(), s.get("num_references")
-        return refs.with_references(options, paths, count, s.get("guidance_steps"))
 
     def options_for(self, item: PhotoItem) -> RestoreOptions:
-        return replace(self.base_options(), faces=item.chosen_faces())
+        """What restoring ``item`` asks: its chosen faces, and the references when their person is in it."""
+        options = replace(self.base_options(), faces=item.chosen_faces())
+        paths, s = self.references.paths(), self.settings
+        if not paths or not self.person.in_photo(item.id):
+            return options
+        return refs.with_references(options, paths, s.get("num_references"), s.get("guidance_steps"))
 
     def configure(self, loading: bool = False) -> None:
         """A new engine with the model, device and backend of the settings (``loading``: say so meanwhile)."""
@@ -148,6 +169,8 @@ class Session(QObject):
             return
         if self.selection.photo in items:
             self.select_photo(None)
+        for item in items:
+            self.person.forget(item.id)
         self.photos.remove(items)
         exporting = self.engine.photos_in_queue(jobs.Export)
         for item in items:
@@ -156,6 +179,7 @@ class Session(QObject):
                 item.result_file.unlink(missing_ok=True)
 
     def select_photo(self, item: PhotoItem | None) -> None:
+        self.selection.matches = None
         self.selection.face = None
         self.selection.preview = None
         self.selection.photo = item
@@ -163,17 +187,24 @@ class Session(QObject):
     def select_face(self, index: int) -> None:
         if self.selection.photo is None:
             return
+        if index != self.selection.face:
+            self.selection.matches = None
         self.selection.face = index
         self.request_preview()
         self.request_match()
+
+    def use_references_for_face(self, used: bool) -> None:
+        """The user says whether the references show the chosen face's person."""
+        item, face = self.selection.photo, self.selection.face
+        if item is not None and face is not None:
+            (self.person.attach if used else self.person.detach)(item.id, face)
 
     def set_face_included(self, item: PhotoItem, index: int, included: bool) -> None:
         if included:
             item.excluded.discard(index)
         else:
             item.excluded.add(index)
-        if item.status == Status.DONE and item.result_options != self.options_for(item):
-            item.message = "face choice changed: restore again to apply"
+        self.refresh_stale(item)
         self.photos.update(item)
 
     def request_preview(self) -> None:
@@ -184,6 +215,10 @@ class Session(QObject):
         self.engine.submit(jobs.Preview(photo_id=item.id, path=item.path, options=options, face_index=face, fidelity=w))
 
     def analyse_references(self, entries: list) -> None:
+        """Analyses new references; they belong to the chosen face, when there is one."""
+        item, face = self.selection.photo, self.selection.face
+        if item is not None and face is not None:
+            self.person.attach(item.id, face)
         options = self.base_options()
         for entry in entries:
             self.engine.submit(jobs.AnalyseReference(ref_id=entry.id, path=entry.path, options=options))
@@ -201,8 +236,16 @@ class Session(QObject):
         if item.status in (Status.QUEUED, Status.WORKING):
             return False
         if item.status == Status.DONE:
-            return item.result_options != self.options_for(item)
+            return bool(stale_reason(item.result_options, self.options_for(item)))
         return True
+
+    def refresh_stale(self, only: PhotoItem | None = None) -> None:
+        """Marks restored photos whose result no longer matches the settings (``PhotoItem.stale``)."""
+        for item in [only] if only is not None else self.photos.items():
+            stale = stale_reason(item.result_options, self.options_for(item)) if item.status == Status.DONE else ""
+            if stale != item.stale:
+                item.stale = stale
+                self.photos.update(item)
 
     def stale(self) -> list[PhotoItem]:
         """Restored photos whose result was made with other settings than the current ones."""
@@ -289,7 +332,9 @@ class Session(QObject):
         return submitted
 
     def shutdown(self) -> None:
+        """A clean exit: the engine stops, the journal and the kept results are removed."""
         self.engine.shutdown()
+        self.journal.finish()
 
     # -- engine answers ------------------------------------------------------------------------
     def _item(self, job: jobs.Job) -> PhotoItem | None:
@@ -320,6 +365,7 @@ class Session(QObject):
             return
         item.size, item.faces, item.thumbnail, item.scanned = message.size, message.faces, message.thumbnail, True
         item.excluded &= {f.index for f in item.faces}
+        self.person.forget(item.id, keep={f.index for f in item.faces})
         if item.status == Status.SCANNING:
             item.status = Status.READY
         self.photos.update(item)
@@ -339,14 +385,25 @@ class Session(QObject):
         item.result_faces = {f.index for f in message.faces if f.restored}
         item.result_fidelity = message.options.fidelity
         item.result_options = message.options
-        item.warnings = message.warnings
+        item.warnings = [one_based(w) for w in message.warnings]
         item.status, item.progress, item.message = Status.DONE, 1.0, ""
+        item.stale = stale_reason(item.result_options, self.options_for(item))
         self.photos.update(item)
-        for warning in message.warnings:
+        for warning in item.warnings:
             self.notice.emit(warning, 10000)
         if message.device:
             self.engine_state.device = message.device
         self.engine_state.model = message.model
+
+    def _on_matched(self, message: jobs.Matched) -> None:
+        """Shown only while its face is the chosen one; references that match a face belong to it."""
+        item = self.selection.photo
+        if item is None or (message.photo_id, message.face_index) != (item.id, self.selection.face):
+            return
+        self.selection.matches = message
+        known = [m.good for m in message.matches.values() if m.good is not None]
+        if known and all(known):
+            self.person.attach(message.photo_id, message.face_index)
 
     def _on_preview(self, message: jobs.PreviewReady) -> None:
         item = self.selection.photo

@@ -9,6 +9,7 @@ same keys, so a control and its saved value never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
@@ -275,6 +276,11 @@ class Settings(QObject):
     @property
     def file_name(self) -> str:
         return self._store.fileName()
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the settings file: the app keeps its session journal here too (``app.journal``)."""
+        return Path(self._store.fileName()).parent
 
 
 def sections() -> list[str]:

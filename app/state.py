@@ -1,6 +1,8 @@
 """The observable state of one window: each property emits ``<name>_changed`` when it changes.
 
-- ``Selection``: the photo shown, the face chosen in it and that face's live preview.
+- ``Selection``: the photo shown, the face chosen in it, that face's live preview and how the
+  references match it.
+- ``Person``: the faces the reference photos belong to (references never apply to a whole session).
 - ``BatchState``: how far the running batch is.
 - ``EngineState``: the engine's device and model as the status bar shows them.
 - ``ResultCache``: which restored photos stay in memory (the others are read back from disk).
@@ -11,6 +13,7 @@ all of these from the engine's messages.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -25,14 +28,47 @@ KEEP_RESULTS = 3  # restored photos kept in memory; the others are on disk (see 
 
 
 class Selection(QObject):
-    """The photo shown, the face chosen in it, and the newest preview of that face."""
+    """The photo shown, the face chosen in it, the newest preview of that face and the references'
+    identity check against it (``matches``: always about the chosen face, None until checked)."""
 
     photo_changed = Signal(object)  # PhotoItem | None
     face_changed = Signal(object)  # int | None
     preview_changed = Signal(object)  # jobs.PreviewReady | None
+    matches_changed = Signal(object)  # jobs.Matched | None
     photo = Property[PhotoItem | None](None)
     face = Property[int | None](None)
     preview = Property[jobs.PreviewReady | None](None)
+    matches = Property[jobs.Matched | None](None)
+
+
+FaceKey = tuple[int, int]  # (photo id, face index)
+
+
+class Person(QObject):
+    """The person the reference photos show: the faces (photo id, face index) that are them.
+
+    A restoration gets the references only for photos with one of these faces; the engine then
+    applies them only to the faces they match.
+    """
+
+    faces_changed = Signal(object)  # frozenset[FaceKey]
+    faces = Property[frozenset[FaceKey]](frozenset())
+
+    def attach(self, photo_id: int, index: int) -> None:
+        self.faces = self.faces | {(photo_id, index)}
+
+    def detach(self, photo_id: int, index: int) -> None:
+        self.faces = self.faces - {(photo_id, index)}
+
+    def has(self, photo_id: int, index: int) -> bool:
+        return (photo_id, index) in self.faces
+
+    def in_photo(self, photo_id: int) -> bool:
+        return any(p == photo_id for p, _ in self.faces)
+
+    def forget(self, photo_id: int, keep: Collection[int] = ()) -> None:
+        """Drops the photo's faces, except the face indices in ``keep`` (faces found again)."""
+        self.faces = frozenset(f for f in self.faces if f[0] != photo_id or f[1] in keep)
 
 
 @dataclass(frozen=True)

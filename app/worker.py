@@ -33,6 +33,7 @@ from engine.api import (
 from . import jobs, references
 from .backend import ApiBackend, Backend, EngineRestorer, PreviewSession
 from .detector_process import ProcessDetector
+from .face_memory import RememberingDetector, unwrap
 from .imaging import THUMB_SIZE, load_result, save_result, thumbnail, to_array, to_qimage
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ class EngineWorker(QObject):
 
     posted = Signal(object)  # one jobs.Message; JobDone is the last one of each job
 
-    def __init__(self, backend: Backend | None = None) -> None:
+    def __init__(self, backend: Backend | None = None, results: Path | None = None) -> None:
+        """``results``: where restored images are kept (the session's folder, see ``app.journal``);
+        a new temporary folder when None. ``close`` removes it."""
         super().__init__()
         self.backend = backend or ApiBackend()
         self._config = jobs.Configure()
@@ -64,7 +67,7 @@ class EngineWorker(QObject):
         self._preview: PreviewSession | None = None
         self._references: dict[int, references.Reference] = {}
         self._helpers: list[ProcessDetector] = []
-        self._results = Path(tempfile.mkdtemp(prefix="likeness-results-"))  # removed by close()
+        self._results = results if results is not None else Path(tempfile.mkdtemp(prefix="likeness-results-"))
         self._handlers: dict[type[jobs.Job], Callable[[Any], None]] = {
             jobs.Configure: self._configure,
             jobs.Scan: self._scan,
@@ -106,6 +109,15 @@ class EngineWorker(QObject):
             self._serve_gil_bound_detectors(self._restorer)
         return self._restorer
 
+    def remembering(self, name: str) -> object:
+        """The restorer's detector ``name``, made to remember each photo's faces (see app.face_memory)."""
+        restorer = self.restorer()
+        detector = restorer.detector(name)
+        if not isinstance(detector, RememberingDetector):
+            detector = RememberingDetector(detector)  # type: ignore[arg-type]
+            restorer.use_detector(name, detector)
+        return detector
+
     def face_preview(self) -> PreviewSession:
         self.restorer()
         assert self._preview is not None
@@ -137,7 +149,7 @@ class EngineWorker(QObject):
         self._report_engine()
         if self._restorer is not None:  # load the face detector while the user is still choosing photos
             try:
-                detector = self._restorer.detector(job.detector)
+                detector = unwrap(self.remembering(job.detector))
                 if isinstance(detector, ProcessDetector):
                     detector.start()
             except Exception as err:  # only a head start: the first photo loads it otherwise
@@ -168,6 +180,7 @@ class EngineWorker(QObject):
     def _scan(self, job: jobs.Scan) -> None:
         self.posted.emit(jobs.JobProgress(job, 0.1, "Finding faces"))
         photo = read_image(job.path)
+        self.remembering(job.options.detector)
         faces = self.restorer().find_faces(photo.rgb, job.options)
         self.face_preview().remember(job.photo_id, faces)  # drops the photo's encodings: faces may be renumbered
         h, w = photo.rgb.shape[:2]
@@ -175,6 +188,7 @@ class EngineWorker(QObject):
 
     def _restore(self, job: jobs.Restore) -> None:
         restorer = self.restorer()
+        self.remembering(job.request.options.detector)  # the faces the scan found: not detected again
         device_before = restorer.device
 
         def progress(p: Progress) -> None:
@@ -202,6 +216,7 @@ class EngineWorker(QObject):
 
     def _render_preview(self, job: jobs.Preview) -> None:
         start = time.perf_counter()
+        self.remembering(job.options.detector)
         preview = self.face_preview()
         aligned, restored = preview.render(job.photo_id, job.path, job.face_index, job.fidelity, job.options)
         seconds = time.perf_counter() - start
@@ -210,7 +225,7 @@ class EngineWorker(QObject):
 
     def _analyse_reference(self, job: jobs.AnalyseReference) -> None:
         restorer = self.restorer()
-        detector = restorer.detector(job.options.detector)
+        detector = unwrap(restorer.detector(job.options.detector))
         helper = detector if isinstance(detector, ProcessDetector) else None
         ref = references.analyse(job.path, restorer, job.options.detector, helper)
         self._references[job.ref_id] = ref
@@ -219,6 +234,7 @@ class EngineWorker(QObject):
         self.posted.emit(jobs.ReferenceReady(job.ref_id, job.path, aligned, ref.error, note))
 
     def _match_references(self, job: jobs.MatchReferences) -> None:
+        self.remembering(job.options.detector)
         faces = self.face_preview().faces(job.photo_id, job.path, job.options)
         if not 0 <= job.face_index < len(faces):
             return

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -f app/__main__.py ]; then
+    # One line naming the missing system packages (and exit 1), never Qt's abort
+    .venv/bin/python -m app.system_check
     exec .venv/bin/python -m app "$@"
 fi
 exec .venv/bin/likeness samples -o out/samples "$@"

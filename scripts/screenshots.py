@@ -3,7 +3,8 @@
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--installed]
 
 States: empty window, a batch at work, the compare view with a face preview, side by side,
-the reference panel, the model manager, the settings dialog, and the light theme.
+the reference panel, the model manager, the settings dialog (Engine page), the light theme,
+the chosen face large, and an out-of-date result.
 
 The app runs for real (photo list, worker thread, face detection, alignment, colour fix,
 paste-back). By default the face network is replaced by a stand-in (edge-preserving smoothing
@@ -195,7 +196,23 @@ def main() -> int:
     )
     spin(lambda: (p := window.session.selection.preview) is not None and p.photo_id == window.current.id)
     window.controls_scroll.ensureWidgetVisible(panel)
-    shoot(window, "05-references")
+    shoot(window, "05-references")  # they belong to this face now: its result is out of date
+
+    # the chosen face large, zoomable
+    preview = window.controls.preview
+    preview.open_larger()
+    spin(lambda: preview.dialog is not None and preview.dialog.view.after is not None)
+    assert preview.dialog is not None
+    preview.dialog.view.zoom_by(1.6)
+    shoot(preview.dialog, "09-face-larger")
+    preview.dialog.close()
+
+    # a result made at another w: marked in the list and over the view, one click re-renders it
+    window.list.setCurrentIndex(window.photos.index(0))
+    window.controls.fidelity.set_value(0.7)
+    window.controls_scroll.verticalScrollBar().setValue(0)
+    shoot(window, "10-out-of-date")
+    window.controls.fidelity.set_value(0.5)
 
     # the model manager
     window.models_dialog()
@@ -205,9 +222,14 @@ def main() -> int:
     shoot(dialog, "06-models")
     dialog.close()
 
+    from PySide6.QtWidgets import QTabWidget
+
     from app.dialogs.settings import SettingsDialog
 
-    settings_dialog = SettingsDialog(settings, window)
+    settings_dialog = SettingsDialog(settings, window, window.controls.choices())
+    tabs = settings_dialog.findChild(QTabWidget)
+    if tabs is not None:  # the Engine page: drop-downs of what is installed
+        tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Engine"))
     settings_dialog.show()
     shoot(settings_dialog, "07-settings")
     settings_dialog.close()

@@ -224,11 +224,14 @@ class ModelDialog(QDialog):
             return
         r = self.store.get(name)
         licence = f'<a href="{r.licence_url}">{r.licence}</a>' if r.licence_url else r.licence
+        shipped = (
+            "It ships with Likeness for that use only."
+            if r.bundled
+            else "It is not shipped with Likeness: you download or import it yourself."
+        )
         warn = (
-            (
-                "<p><b>Non-commercial licence:</b> you may use this model for personal, non-commercial work only. "
-                "It is never bundled with Likeness.</p>"
-            )
+            f"<p><b>Non-commercial licence:</b> you may use this model for personal, non-commercial work only. "
+            f"{shipped}</p>"
             if r.non_commercial
             else ""
         )

@@ -20,14 +20,20 @@ from PySide6.QtWidgets import (
 
 from ..settings import SETTINGS, Setting, Settings, sections
 
+Choices = list[tuple[object, str]]
 
-def editor_for(setting: Setting, settings: Settings) -> QWidget:
-    """A control bound two-way to ``setting``, chosen from its declaration."""
+
+def editor_for(setting: Setting, settings: Settings, choices: Choices | None = None) -> QWidget:
+    """A control bound two-way to ``setting``, chosen from its declaration; ``choices`` (value,
+    label) make a drop-down of a setting whose choices are known only at run time (models, devices)."""
     key, value = setting.key, settings.get(setting.key)
-    if setting.choices:
+    choices = choices or list(setting.choices or ())
+    if choices:
         w = QComboBox()
-        for data, label in setting.choices:
+        for data, label in choices:
             w.addItem(label, data)
+        if w.findData(value) < 0:  # a value saved earlier that is not offered now: keep it
+            w.addItem(str(value), value)
         w.setCurrentIndex(max(0, w.findData(value)))
         w.currentIndexChanged.connect(lambda i: settings.set(key, w.itemData(i)))
     elif setting.type is bool:
@@ -58,7 +64,9 @@ def editor_for(setting: Setting, settings: Settings) -> QWidget:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, parent: QWidget | None = None, choices: dict[str, Choices] | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(560, 440)
@@ -70,7 +78,7 @@ class SettingsDialog(QDialog):
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
             for setting in (s for s in SETTINGS if s.section == section):
-                editor = editor_for(setting, settings)
+                editor = editor_for(setting, settings, (choices or {}).get(setting.key))
                 self.editors[setting.key] = editor
                 help_label = QLabel(setting.help)
                 help_label.setWordWrap(True)

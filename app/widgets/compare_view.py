@@ -21,6 +21,7 @@ BACKDROP = QColor(40, 41, 43)
 INCLUDED = QColor(80, 200, 120)
 EXCLUDED = QColor(235, 90, 80)
 SELECTED = QColor(255, 255, 255)
+STALE = QColor(200, 120, 10, 220)  # the label of an out-of-date result
 
 
 class CompareView(QWidget):
@@ -45,6 +46,8 @@ class CompareView(QWidget):
         self.split = 0.5  # fraction of the widget width
         self.show_faces = True
         self.placeholder = "Drop photos or folders here, or use File → Open"
+        self.after_label = "After"  # e.g. "After · w 0.40 · out of date"
+        self.after_stale = False
         self._zoom: float | None = None  # None: fit; else screen px per scene px
         self._center = QPointF()  # scene point at the centre of a pane
         self._drag: str | None = None
@@ -206,13 +209,13 @@ class CompareView(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         panes = self.panes()
         if len(panes) == 2:
-            for pane, image, label in ((panes[0], self.before, "Before"), (panes[1], self.after, "After")):
+            for pane, image, label in ((panes[0], self.before, "Before"), (panes[1], self.after, self.after_label)):
                 p.save()
                 p.setClipRect(pane)
                 self._paint_image(p, pane, image)
                 self._paint_faces(p, pane)
                 p.restore()
-                self._paint_label(p, pane, label, left=True)
+                self._paint_label(p, pane, label, left=True, stale=self.after_stale and image is self.after)
         else:
             pane = panes[0]
             if self.after is None:
@@ -232,7 +235,7 @@ class CompareView(QWidget):
                 self._paint_faces(p, pane)
                 self._paint_split(p, pane, x)
                 self._paint_label(p, pane, "Before", left=True)
-                self._paint_label(p, pane, "After", left=False)
+                self._paint_label(p, pane, self.after_label, left=False, stale=self.after_stale)
 
     def _paint_placeholder(self, p: QPainter) -> None:
         p.setPen(QColor(200, 200, 200))
@@ -319,7 +322,7 @@ class CompareView(QWidget):
         for dx in (-3, 3):
             p.drawLine(QPointF(x + dx, cy - 8), QPointF(x + dx, cy + 8))
 
-    def _paint_label(self, p: QPainter, pane: QRectF, text: str, left: bool) -> None:
+    def _paint_label(self, p: QPainter, pane: QRectF, text: str, left: bool, stale: bool = False) -> None:
         font = QFont(self.font())
         font.setBold(True)
         p.setFont(font)
@@ -328,7 +331,7 @@ class CompareView(QWidget):
         x = pane.left() + 10 if left else pane.right() - 10 - width
         r = QRectF(x, pane.top() + 10, width, height)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 150))
+        p.setBrush(STALE if stale else QColor(0, 0, 0, 150))
         p.drawRoundedRect(r, height / 2, height / 2)
         p.setPen(QColor(255, 255, 255))
         p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..dialogs.face_compare import FaceCompareDialog
 from ..icons import icon
 from ..settings import BY_KEY, Settings
 from .reference_panel import ReferencePanel
@@ -170,6 +171,12 @@ class FacePreview(QWidget):
         self.include = QCheckBox("Restore this face")
         self.include.setEnabled(False)
         self.include.toggled.connect(self.include_toggled)
+        self.larger = QPushButton("Larger…")
+        self.larger.setToolTip("The face before and after in a window of its own, to zoom in")
+        self.larger.clicked.connect(self.open_larger)
+        self.dialog: FaceCompareDialog | None = None
+        self.number: int | None = None
+        self.images: tuple[QImage, QImage, float] | None = None
         self.note = QLabel("")
         self.note.setProperty("hint", True)
         images = QHBoxLayout()
@@ -184,9 +191,30 @@ class FacePreview(QWidget):
         row.addWidget(self.include)
         row.addStretch()
         row.addWidget(self.note)
+        row.addWidget(self.larger)
         layout.addLayout(row)
 
+    def open_larger(self) -> None:
+        if self.dialog is None:
+            self.dialog = FaceCompareDialog(self.window())
+        self._show_larger()
+        self.dialog.show()
+        self.dialog.raise_()
+
+    def _show_larger(self) -> None:
+        if self.dialog is None:
+            return
+        if self.number is None or self.images is None:
+            self.dialog.show_face("No face chosen", None, None)
+            return
+        before, after, w = self.images
+        self.dialog.show_face(f"Face {self.number} · after at w {w:.2f}", before, after)
+
     def show_face(self, number: int | None, included: bool) -> None:
+        if number != self.number:
+            self.images = None
+        self.number = number
+        self._show_larger()
         if number is None:
             self.title.setText("Click a face in the photo to preview it here.")
             self.before.set_image(None)
@@ -205,6 +233,8 @@ class FacePreview(QWidget):
         self.after.set_image(after)
         self.after.caption = f"After · w {w:.2f}"
         self.note.setText(f"{seconds * 1000:.0f} ms")
+        self.images = (before, after, w)
+        self._show_larger()
 
 
 class ControlPanel(QWidget):
@@ -215,6 +245,7 @@ class ControlPanel(QWidget):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self.backgrounds: list[tuple[object, str]] = [("bicubic", "Smooth resizing (bicubic)")]
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(12)
@@ -274,8 +305,20 @@ class ControlPanel(QWidget):
         layout.addWidget(engine)
         layout.addStretch(1)
 
+    def choices(self) -> dict[str, list[tuple[object, str]]]:
+        """The drop-downs' choices of the settings known only at run time (the settings dialog's too)."""
+
+        def items(combo: QComboBox) -> list[tuple[object, str]]:
+            return [(combo.itemData(i), combo.itemText(i)) for i in range(combo.count())]
+
+        return {"model": items(self.model), "device": items(self.device), "background": self.backgrounds}
+
     def set_models(self, records: list, installed: set[str]) -> None:
         """Fills the model choice: automatic, then installed restoration models, then missing ones."""
+        self.backgrounds: list[tuple[object, str]] = [("bicubic", "Smooth resizing (bicubic)")]
+        self.backgrounds += [
+            (r.id, f"{r.id} (upscaler)") for r in records if r.kind == "upscaler" and r.id in installed
+        ]
         current = self.settings.get("model")
         self.model.blockSignals(True)
         self.model.clear()

@@ -1,4 +1,5 @@
-"""The photo list: thumbnail, name, status (with the reason of a failure) and face count."""
+"""The photo list: thumbnail, name, status (with the reason of a failure or of an out-of-date
+result) and face count. Long lines are elided; the row's tooltip has them whole."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ STATUS_COLOURS = {
     Status.FAILED: QColor(220, 70, 60),
     Status.CANCELLED: QColor(200, 150, 40),
 }
+STALE = QColor(230, 160, 30)  # a result made with other settings than the current ones
 
 
 Index = QModelIndex | QPersistentModelIndex
@@ -67,7 +69,7 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.setFont(status_font)
         fm = painter.fontMetrics()
         dot_y = r.top() + 8 + fm.height() + 6
-        colour = STATUS_COLOURS[item.status]
+        colour = STALE if item.status == Status.DONE and item.stale else STATUS_COLOURS[item.status]
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(colour)
         painter.drawEllipse(QRectF(x, dot_y + fm.height() / 2 - 4, 8, 8))
@@ -97,6 +99,8 @@ class PhotoDelegate(QStyledItemDelegate):
         if item.status == Status.DONE:
             faces = len(item.faces)
             first = f"Done · {len(item.result_faces)} of {faces} face{'s' if faces != 1 else ''} restored"
+            if item.stale:
+                return [first, "↻ " + item.stale]
             if item.warnings:
                 return [first, "⚠ " + item.warnings[0]]
             options = item.result_options

@@ -1,7 +1,9 @@
-"""Reference photos of the person: dropped here, shown aligned, with the engine's identity match.
+"""Reference photos of one person: added by button, menu or drop, shown aligned, with the
+engine's identity match against the chosen face, and the faces they belong to.
 
-The panel only displays; the main window sends each dropped photo to the worker
-(``jobs.AnalyseReference``) and hands the answers back with ``set_reference`` / ``set_match``.
+The panel only displays; the session analyses each new photo (``jobs.AnalyseReference``), keeps
+the faces the references belong to (``app.state.Person``) and hands the answers back through
+``app.presenter.ReferencePresenter``: ``set_reference``, ``show_matches``, ``show_use``.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -32,6 +36,44 @@ from ..settings import BY_KEY, Settings
 MAX_REFERENCES = 5
 TILE = 76
 _ids = itertools.count(1)
+MATCH, UNSURE, DIFFERS = QColor(40, 160, 80), QColor(215, 140, 20), QColor(215, 55, 45)
+
+
+def verdict_look(good: bool | None) -> tuple[str, QColor]:
+    """The words and colour of a verdict: a match, a different person, or too damaged to tell."""
+    if good is None:
+        return "? unsure", UNSURE
+    return ("✓ match", MATCH) if good else ("✗ differs", DIFFERS)
+
+
+def paint_verdict_badge(p: QPainter, centre: QPointF, good: bool | None, radius: float = 10) -> None:
+    """A filled circle in the verdict's colour with a tick, a cross or a question mark."""
+    _, colour = verdict_look(good)
+    p.setPen(QPen(QColor(255, 255, 255), 1.5))
+    p.setBrush(colour)
+    p.drawEllipse(centre, radius, radius)
+    mark = QPen(QColor(255, 255, 255), 2.2)
+    mark.setCapStyle(Qt.PenCapStyle.RoundCap)
+    p.setPen(mark)
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    x, y, r = centre.x(), centre.y(), radius * 0.45
+    path = QPainterPath()
+    if good is None:
+        font = QFont(p.font())
+        font.setBold(True)
+        p.setFont(font)
+        p.drawText(QRectF(x - radius, y - radius, 2 * radius, 2 * radius), Qt.AlignmentFlag.AlignCenter, "?")
+        return
+    if good:
+        path.moveTo(x - r, y)
+        path.lineTo(x - r / 3, y + r * 0.8)
+        path.lineTo(x + r, y - r * 0.8)
+    else:
+        path.moveTo(x - r, y - r)
+        path.lineTo(x + r, y + r)
+        path.moveTo(x + r, y - r)
+        path.lineTo(x - r, y + r)
+    p.drawPath(path)
 
 
 @dataclass
@@ -84,19 +126,22 @@ class ReferenceTile(QWidget):
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(self.palette().mid())
         p.drawRoundedRect(bar, 2.5, 2.5)
+        text_colour = self.palette().color(self.foregroundRole())
         if e.similarity is not None:
-            colour = QColor(70, 175, 100) if e.good else QColor(220, 150, 40) if e.good is None else QColor(220, 70, 60)
-            p.setBrush(colour)
+            words, text_colour = verdict_look(e.good)
+            p.setBrush(text_colour)
             p.drawRoundedRect(QRectF(0, bar.top(), TILE * max(0.05, min(1.0, e.similarity)), 5), 2.5, 2.5)
-        if e.similarity is not None:
-            text = f"{'✓ match' if e.good else '? unsure' if e.good is None else '✗ differs'} · {e.similarity:.2f}"
+            text = f"{words.split(' ', 1)[1]} {e.similarity:.2f}"  # the badge shows ✓ ✗ ?; the tooltip says all
         else:
             text = "no face" if e.error else ("…" if e.analysing else "not checked")
-        p.setPen(self.palette().color(self.foregroundRole()))
         font = p.font()
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
+        font.setBold(e.similarity is not None)
         p.setFont(font)
-        p.drawText(QRectF(0, TILE + 9, TILE, 13), Qt.AlignmentFlag.AlignCenter, text)
+        p.setPen(text_colour)
+        p.drawText(QRectF(-4, TILE + 9, TILE + 8, 13), Qt.AlignmentFlag.AlignCenter, text)
+        if e.similarity is not None:
+            paint_verdict_badge(p, QPointF(12, 12), e.good)
         if e.error:
             p.setPen(QPen(QColor(220, 70, 60), 2))
             p.setBrush(Qt.BrushStyle.NoBrush)
@@ -130,6 +175,8 @@ class ReferencePanel(QGroupBox):
     added = Signal(list)  # list[ReferenceEntry] to analyse
     removed = Signal(int)
     changed = Signal()
+    add_requested = Signal()  # the Add… button: the window asks for files
+    use_toggled = Signal(bool)  # the references show (or not) the chosen face
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__("References of this person", parent)
@@ -141,7 +188,8 @@ class ReferencePanel(QGroupBox):
         self.tiles.setSpacing(6)
         self.tiles.setContentsMargins(8, 8, 8, 8)
         self.empty = QLabel(
-            "Drop up to five clear photos of the person here: they guide the restoration towards how they really look."
+            "Add or drop up to five clear photos of the person: they guide the restoration of their face "
+            "towards how they really look. Click their face in a photo first."
         )
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -161,16 +209,28 @@ class ReferencePanel(QGroupBox):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setProperty("hint", True)
+        self.add_button = QPushButton(icon("open"), "Add…")
+        self.add_button.setToolTip("Add reference photos of the person (File → Add Reference Photos…)")
+        self.add_button.clicked.connect(self.add_requested)
+        self.use = QCheckBox("Use for the chosen face")
+        self.use.setEnabled(False)
+        self.use.toggled.connect(self.use_toggled)
+        self.used_for = QLabel("")
+        self.used_for.setWordWrap(True)
+        self.used_for.setProperty("hint", True)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Use"))
         row.addWidget(self.count)
         row.addWidget(QLabel("references"))
         row.addStretch(1)
+        row.addWidget(self.add_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
         layout.addWidget(self.drop)
         layout.addLayout(row)
+        layout.addWidget(self.use)
+        layout.addWidget(self.used_for)
         layout.addWidget(self.status)
         self._relayout()
 
@@ -181,6 +241,10 @@ class ReferencePanel(QGroupBox):
     def ready_ids(self) -> tuple[int, ...]:
         """Analysed references that show a face (the ones an identity check can use)."""
         return tuple(e.id for e in self.entries if e.aligned is not None)
+
+    def all_paths(self) -> list[Path]:
+        """Every reference in the panel, analysed or not."""
+        return [e.path for e in self.entries]
 
     def add_paths(self, paths: list[Path]) -> list[ReferenceEntry]:
         room = MAX_REFERENCES - len(self.entries)
@@ -206,6 +270,25 @@ class ReferencePanel(QGroupBox):
             self.status.setText(note)
         self._relayout()
         self.changed.emit()
+
+    def show_use(self, face: str | None, used: bool, used_for: str) -> None:
+        """``face``: the chosen face in words (None: none chosen); ``used``: the references are theirs."""
+        self.use.blockSignals(True)
+        self.use.setChecked(used and face is not None)
+        self.use.blockSignals(False)
+        self.use.setEnabled(face is not None)
+        self.use.setText(f"Use for {face}" if face else "Use for the chosen face (click a face first)")
+        self.used_for.setText(used_for)
+
+    def show_matches(self, matches: dict | None) -> None:
+        """The identity check against the chosen face; None clears it (another face or photo)."""
+        if matches is None:
+            for e in self.entries:
+                e.similarity, e.verdict, e.good = None, "", None
+            self.status.setText("")
+            self._relayout()
+            return
+        self.set_match(matches)
 
     def set_match(self, matches: dict) -> None:
         checked = []
@@ -256,3 +339,5 @@ class ReferencePanel(QGroupBox):
             tile.setToolTip(f"{e.path}\n{e.error or e.verdict or ''}".strip())
             self.tiles.addWidget(tile, n // 3, n % 3)
         self.empty.setVisible(not self.entries)
+        self.use.setVisible(bool(self.entries))
+        self.used_for.setVisible(bool(self.entries))

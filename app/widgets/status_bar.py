@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
 
 from ..state import BatchProgress
+
+
+class ElidedLabel(QLabel):
+    """One line that never widens the window: cut with "…" where it does not fit, whole in its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        p.drawText(self.contentsRect(), align, self.shown_text())
 
 
 class StatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.text = QLabel("Ready")
+        self.text = ElidedLabel("Ready")
         self.overall = QProgressBar()
         self.overall.setFixedWidth(200)
         self.overall.setTextVisible(True)
@@ -33,7 +58,6 @@ class StatusBar(QStatusBar):
     def notify(self, text: str, timeout_ms: int = 6000) -> None:
         """Shows ``text`` for ``timeout_ms`` (0: until the next notice; -1: keep the running timer)."""
         self.text.setText(text)
-        self.text.setToolTip(text)
         if timeout_ms < 0:
             return
         self._timer.stop()

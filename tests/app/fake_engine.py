@@ -118,12 +118,15 @@ class FakeCheck:
 
 
 class FakeDetector:
-    """Light squares on the photo, left to right."""
+    """Light squares on the photo, left to right; counts its detections in ``backend.detections``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, backend: FakeBackend | None = None) -> None:
         self.name = name
+        self.backend = backend
 
     def detect(self, rgb: np.ndarray, *, min_face: float = 32) -> list[DetectedFace]:
+        if self.backend is not None:
+            self.backend.detections += 1
         labels, _ = ndimage.label(rgb.min(axis=2) > 200)
         found = []
         for rows, cols in ndimage.find_objects(labels):
@@ -199,7 +202,9 @@ class FakeRestorer:
         return FakeStatus(self.model_name, self.device, self.device_label())
 
     def detector(self, name: str) -> object:
-        return self._detectors.setdefault(name, FakeDetector(name))
+        if name not in self._detectors:
+            self._detectors[name] = FakeDetector(name, self.backend)
+        return self._detectors[name]
 
     def use_detector(self, name: str, detector: object) -> None:
         self._detectors[name] = detector
@@ -213,7 +218,7 @@ class FakeRestorer:
     def find_faces(self, rgb: np.ndarray, options: RestoreOptions) -> list[FaceResult]:
         if self.backend.bug is not None:
             raise self.backend.bug
-        detector = FakeDetector(options.detector)
+        detector = self.detector(options.detector)
         faces = []
         for i, d in enumerate(detector.detect(rgb, min_face=options.min_face)):
             x0, y0, x1, y1 = (int(v) for v in d.box)
@@ -229,6 +234,7 @@ class FakeRestorer:
         cancel: threading.Event | None = None,
     ) -> RestoreResult:
         report = progress or (lambda p: None)
+        self.backend.requests.append(request)
         opts = request.options
         report(Progress("read", 0.0, "Reading"))
         photo = read_image(request.input)
@@ -251,8 +257,26 @@ class FakeRestorer:
             self.device = "cpu"
         if request.output is not None:
             write_image(request.output, image, like=photo, quality=opts.jpeg_quality)
-        warnings = list(self.backend.warnings)
+        warnings = list(self.backend.warnings) + self._reference_warnings(request, faces, chosen)
         return RestoreResult(request.input, request.output, image, faces, model, self.device_label(), {}, warnings)
+
+    def _reference_warnings(self, request: RestoreRequest, faces: list[FaceResult], chosen: set[int]) -> list[str]:
+        """The engine's: references go only to the faces they match; one line when they match none."""
+        if not request.options.references:
+            return []
+        refs = [self.analyse_reference(p, request.options.detector) for p in request.options.references]
+        used = [
+            f
+            for f in faces
+            if f.index in chosen and any(c.matches for c in self.backend.check_against(f.aligned, refs))
+        ]
+        warnings = [f"face {f.index}: clear enough to be restored from the photo itself" for f in used]
+        if not used:
+            name = request.input.name
+            warnings.append(
+                f"{name}: the references show someone other than the faces in this photo; they were not used"
+            )
+        return warnings
 
     def analyse_reference(self, path: Path, detector: str = "auto") -> FakeReference:
         if path not in self._references:
@@ -281,6 +305,8 @@ class FakeBackend:
     bug: Exception | None = None  # raised by find_faces: a bug in the engine
     restorers: list[FakeRestorer] = field(default_factory=list)
     encodes: int = 0
+    detections: int = 0  # calls of a face detector's detect
+    requests: list[RestoreRequest] = field(default_factory=list)  # every restore, in order
 
     def restorer(self, config) -> FakeRestorer:
         if config.device in self.bad_devices:

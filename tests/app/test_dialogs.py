@@ -104,3 +104,22 @@ def test_export_dialog_checks_the_name_pattern(qtbot):
     dialog.format.setCurrentIndex(dialog.format.findData("png"))
     dialog.accept()
     assert s.get("naming") == "{name}_w{w}" and s.get("format") == "png"
+
+
+def test_the_models_dialog_tells_the_truth_about_each_model(qtbot, tmp_path):
+    """A bundled non-commercial model ships with the app; a downloaded one does not (issue 17)."""
+    from app.dialogs.models import ModelDialog
+
+    common = {"kind": "restoration", "arch": "codeformer", "purpose": "Test.", "licence": "CelebA", "size": 1}
+    bundled = ModelRecord(id="lite", file="lite.bin", bundled=True, non_commercial=True, **common)
+    other = ModelRecord(id="other", file="other.bin", url="http://x", non_commercial=True, **common)
+    store = ModelStore(tmp_path / "models", catalogue={"lite": bundled, "other": other}, bundled_dir=tmp_path)
+    (tmp_path / "lite.bin").write_bytes(b"x")
+    dialog = ModelDialog(store)
+    qtbot.addWidget(dialog)
+    dialog.select("lite")
+    text = dialog.details.toPlainText()
+    assert "ships with Likeness" in text and "not shipped" not in text and "never bundled" not in text
+    dialog.select("other")
+    assert "not shipped with Likeness" in dialog.details.toPlainText()
+    dialog.close()  # ends the dialog's download thread

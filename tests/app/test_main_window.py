@@ -183,7 +183,7 @@ def test_references_are_analysed_checked_and_used(window, qtbot, tmp_path):
     assert face_same.aligned is not None and face_same.error is None and face_other.aligned is not None
     assert none.aligned is None and "no face" in none.error.lower() and str(tmp_path) not in none.error
     assert panel.paths() == [same, other]
-    assert window.session.base_options().references == (same, other)
+    assert window.session.base_options().references == ()  # references go only to their person's photos
     window.open_paths([two_faces(tmp_path / "photo.png")])
     qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
     qtbot.mouseClick(window.compare, Qt.MouseButton.LeftButton, pos=window.compare.face_center(0).toPoint())
@@ -191,11 +191,15 @@ def test_references_are_analysed_checked_and_used(window, qtbot, tmp_path):
     assert face_same.good and face_same.similarity == pytest.approx(1.0)
     assert not face_other.good  # someone else: flagged
     assert "1 of 2 references may show someone else" in panel.status.text()
+    assert not window.session.person.faces  # not every reference matched: the user decides
+    assert panel.use.isEnabled() and "face 1 of photo.png" in panel.use.text()
+    panel.use.setChecked(True)
+    assert window.session.person.faces == {(window.photos.item(0).id, 0)}
     window.act.run.trigger()
     qtbot.waitUntil(lambda: all_status(window, Status.DONE), timeout=TIMEOUT)
     assert window.photos.item(0).result_options.references == (same, other)
     window.settings.set("num_references", 2)
-    assert panel.count.value() == 2 and window.session.base_options().num_references == 2
+    assert panel.count.value() == 2 and window.session.options_for(window.photos.item(0)).num_references == 2
     panel.remove(none.id)
     assert len(panel.entries) == 2
 

@@ -78,19 +78,22 @@ def test_references_with_the_engines_identity_check(real_window, photos, qtbot, 
     face4, face3, none = panel.entries
     assert face4.aligned is not None and face4.aligned.size().width() == 512 and face4.error is None
     assert none.aligned is None and "no face" in none.error.lower() and str(tmp_path) not in none.error
-    window.open_paths([photos / "04.jpg"])
-    qtbot.waitUntil(lambda: scanned(window, 1), timeout=TIMEOUT)
+    window.open_paths([photos / "04.jpg", photos / "01.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 2), timeout=TIMEOUT)
     qtbot.mouseClick(window.compare, Qt.MouseButton.LeftButton, pos=window.compare.face_center(0).toPoint())
     qtbot.waitUntil(lambda: face4.similarity is not None and face3.similarity is not None, timeout=TIMEOUT)
     assert face4.good and face4.similarity > 0.99  # the very same photo
     assert not face3.good  # someone else: flagged
     assert "1 of 2 references may show someone else" in panel.status.text()
+    panel.use.setChecked(True)  # not every reference matched: the user says they are this face's
     window.act.run.trigger()  # restored with the references; the odd one out is reported
     qtbot.waitUntil(lambda: all_status(window, Status.DONE, Status.FAILED), timeout=TIMEOUT)
-    item = window.photos.item(0)
+    item, other = window.photos.items()
     assert item.status == Status.DONE, item.message
     assert item.result_options.references == (photos / "04.jpg", photos / "03.jpg")
     assert any("03.jpg" in w for w in item.warnings), item.warnings
+    assert other.status == Status.DONE and other.result_options.references == ()  # another person's photo
+    assert not any("reference" in w for w in other.warnings), other.warnings
 
 
 def test_onnx_runtime_backend_across_jobs(real_window, photos, qtbot):
