@@ -1,7 +1,9 @@
 """Upscaling the whole photo before faces are pasted onto it.
 
-``BicubicUpscaler`` needs nothing; ``SpandrelUpscaler`` runs any RGB image model that spandrel
-loads (Real-ESRGAN x2/x4, SwinIR, ...) tile by tile, so a large photo fits in memory. Tiles
+``BicubicUpscaler`` needs nothing; ``EsrganUpscaler`` runs the bundled ESRGAN networks (UpscalerJS
+slim/medium/thick, MIT, converted by ``engine.nets.tfjs_layers``); ``SpandrelUpscaler`` runs any RGB
+image model that spandrel loads (Real-ESRGAN x2/x4, SwinIR, ...). The networks run tile by tile
+(``TiledUpscaler``), so a large photo fits in memory, and ``progress`` is called after each tile. Tiles
 overlap: each sees ``overlap`` px of context on every side and neighbours cross-fade linearly
 over that band, so even models whose receptive field exceeds the overlap leave no seams. Output
 is assembled one row of tiles at a time (only that strip is held in float).
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -59,38 +61,22 @@ class BicubicUpscaler:
         return out
 
 
-class SpandrelUpscaler:
-    """Any RGB image-to-image model spandrel can load, run in overlapping tiles.
+class TiledUpscaler:
+    """Runs a network of a fixed scale in overlapping tiles; subclasses give ``_infer``.
 
     ``tile`` is the tile side in input pixels (None: the whole image at once); it must be at
     least four times ``overlap``. A request that differs from the model's scale runs the model,
     then resizes its output (x4 model, x2 asked: run x4, shrink by half).
     """
 
-    def __init__(self, path: str | Path, device: str = "cpu", tile: int | None = 512, overlap: int = 32) -> None:
-        import spandrel
-        import torch
+    name: str
+    model_scale: int
+    tile: int | None
+    overlap: int
 
-        path = Path(path)
-        if not path.is_file():
-            raise ModelMissingError(f"{path}: upscaler model not found")
+    def _set_tiling(self, tile: int | None, overlap: int) -> None:
         if tile is not None and tile < 4 * overlap:
             raise ValueError(f"tile ({tile}) must be at least 4 x overlap ({overlap})")
-        try:
-            descriptor = spandrel.ModelLoader(device).load_from_file(path)
-        except (spandrel.UnsupportedModelError, ValueError, RuntimeError, OSError, pickle.UnpicklingError) as exc:
-            raise CheckpointFormatError(f"{path}: not an upscaler model this program can load ({exc})") from None
-        if not isinstance(descriptor, spandrel.ImageModelDescriptor) or (
-            descriptor.input_channels,
-            descriptor.output_channels,
-        ) != (3, 3):
-            raise CheckpointFormatError(f"{path}: not an RGB image-to-image model")
-        self._torch = torch
-        self._device = torch.device(device)
-        self._dtype = torch.float16 if self._device.type == "cuda" and descriptor.supports_half else torch.float32
-        self.model = descriptor.to(self._dtype).eval()
-        self.model_scale: int = descriptor.scale
-        self.name = f"{descriptor.architecture.name} x{descriptor.scale}"
         self.tile, self.overlap = tile, overlap
 
     def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray:
@@ -131,11 +117,110 @@ class SpandrelUpscaler:
         return out
 
     def _infer(self, patch: np.ndarray) -> np.ndarray:
+        """The model's output for a uint8 RGB patch: float32 HWC in 0..255 (unclamped)."""
+        raise NotImplementedError
+
+
+class SpandrelUpscaler(TiledUpscaler):
+    """Any RGB image-to-image model spandrel can load, run in overlapping tiles."""
+
+    def __init__(self, path: str | Path, device: str = "cpu", tile: int | None = 512, overlap: int = 32) -> None:
+        import spandrel
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelMissingError(f"{path}: upscaler model not found")
+        self._set_tiling(tile, overlap)
+        try:
+            descriptor = spandrel.ModelLoader(device).load_from_file(path)
+        except (spandrel.UnsupportedModelError, ValueError, RuntimeError, OSError, pickle.UnpicklingError) as exc:
+            raise CheckpointFormatError(f"{path}: not an upscaler model this program can load ({exc})") from None
+        if not isinstance(descriptor, spandrel.ImageModelDescriptor) or (
+            descriptor.input_channels,
+            descriptor.output_channels,
+        ) != (3, 3):
+            raise CheckpointFormatError(f"{path}: not an RGB image-to-image model")
+        self._torch = torch
+        self._device = torch.device(device)
+        self._dtype = torch.float16 if self._device.type == "cuda" and descriptor.supports_half else torch.float32
+        self.model = descriptor.to(self._dtype).eval()
+        self.model_scale: int = descriptor.scale
+        self.name = f"{descriptor.architecture.name} x{descriptor.scale}"
+
+    def _infer(self, patch: np.ndarray) -> np.ndarray:
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(patch)).to(self._device).permute(2, 0, 1)[None]
         x = x.to(self._dtype) / 255.0
         with torch.inference_mode():
             y = self.model(x)[0].permute(1, 2, 0).float() * 255.0
+        return y.cpu().numpy()
+
+
+class EsrganUpscaler(TiledUpscaler):
+    """The UpscalerJS ESRGAN networks (converted TF.js layers models), run in overlapping tiles.
+
+    ``models`` maps each scale to its converted ``.safetensors`` file (one family: slim, medium or
+    thick). ``upscale`` runs the model of the requested scale when there is one, else the nearest
+    larger one (the nearest smaller when none is larger) and resizes its output. Networks load on
+    first use. On CUDA it runs in float32 (the RDN models work in 0..255, beyond float16's comfort).
+    """
+
+    def __init__(
+        self,
+        models: Mapping[int, str | Path],
+        *,
+        name: str = "esrgan",
+        device: str = "cpu",
+        tile: int | None = 384,
+        overlap: int = 24,
+    ) -> None:
+        import torch
+
+        if not models:
+            raise ValueError("EsrganUpscaler needs at least one model file")
+        self._paths = {int(k): Path(v) for k, v in models.items()}
+        for path in self._paths.values():
+            if not path.is_file():
+                raise ModelMissingError(f"{path}: upscaler model not found")
+        self._set_tiling(tile, overlap)
+        self._torch = torch
+        self._device = torch.device(device)
+        self._nets: dict[int, torch.nn.Module] = {}
+        self.family = name
+        self.model_scale = min(self._paths)
+        self.name = f"{name} x{self.model_scale}"
+
+    def model_for(self, scale: float) -> int:
+        """The model scale that serves a request of ``scale``."""
+        larger = [s for s in self._paths if s >= scale - 1e-6]
+        return min(larger) if larger else max(self._paths)
+
+    def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray:
+        self._use(self.model_for(scale))
+        return super().upscale(rgb, scale, progress)
+
+    def run_model(self, rgb: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        self._use(self.model_scale)
+        return super().run_model(rgb, progress)
+
+    def _use(self, scale: int) -> None:
+        if scale not in self._nets:
+            from .nets import tfjs_layers
+
+            net = tfjs_layers.load(self._paths[scale])
+            if net.scale != scale:
+                raise CheckpointFormatError(f"{self._paths[scale]}: a x{net.scale} model, listed as x{scale}")
+            self._nets[scale] = net.to(self._device).to(memory_format=self._torch.channels_last).eval()
+        self.model_scale = scale
+        self.name = f"{self.family} x{scale}"
+
+    def _infer(self, patch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        x = torch.from_numpy(np.ascontiguousarray(patch)).to(self._device).permute(2, 0, 1)[None].float() / 255.0
+        with torch.inference_mode():
+            y = self._nets[self.model_scale](x.contiguous(memory_format=torch.channels_last))
+            y = y[0].permute(1, 2, 0) * 255.0
         return y.cpu().numpy()
 
 

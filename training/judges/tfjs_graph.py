@@ -42,8 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.errors import CheckpointFormatError
-
-from .tfjs_format import (
+from engine.nets.tfjs_format import (
     Node,
     attr_bool,
     attr_float,

@@ -24,6 +24,8 @@ def test_lists_the_models_the_engine_needs() -> None:
         "parsenet",
         "realesrgan-x2plus",
         "realesrgan-x4plus",
+        "esrgan-slim-x2",
+        "esrgan-slim-x4",
         "arcface-r100",
     ]
 
@@ -56,11 +58,15 @@ def test_codeformer_is_non_commercial_and_not_bundled() -> None:
 def test_only_our_own_models_are_bundled_and_their_data_terms_are_stated() -> None:
     # Third-party non-commercial weights are never bundled. likeness-lite and likeness-fidelity
     # are ours, but trained on CelebA (non-commercial research terms), so they are bundled marked
-    # non-commercial.
-    assert [r.id for r in RECORDS if r.bundled] == ["likeness-lite", "likeness-fidelity"]
+    # non-commercial; the ESRGAN background upscalers are MIT (@upscalerjs), converted.
+    ours = ["likeness-lite", "likeness-fidelity"]
+    esrgan = ["esrgan-slim-x2", "esrgan-slim-x4"]
+    assert [r.id for r in RECORDS if r.bundled] == ours + esrgan
     for record in RECORDS:
-        if record.bundled:
+        if record.id in ours:
             assert record.non_commercial and "CelebA" in record.licence
+        elif record.bundled:
+            assert not record.non_commercial and "MIT" in record.licence
 
 
 def test_bundled_default_resolves_inside_the_application(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""Reading TensorFlow.js graph-model files: the weight shards of ``model.json`` and node attributes.
+"""Reading TensorFlow.js model files: the weight shards of ``model.json`` and graph-node attributes.
 
-``tfjs_graph`` builds the torch module from what this reads. Weights may be float32, or
+``engine.nets.tfjs_layers`` (layers models: the ESRGAN upscalers) and ``training.judges.tfjs_graph``
+(graph models: the identity judges) build torch modules from what this reads. Weights may be float32, or
 quantized to float16 or to uint8/uint16 with a scale and minimum; a malformed file raises
 ``CheckpointFormatError`` naming it.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import CheckpointFormatError
+from ..errors import CheckpointFormatError
 
 NP_DTYPES = {
     "float32": np.float32,
