@@ -21,7 +21,6 @@ class Commands(Protocol):
 
     def open_files_dialog(self) -> None: ...
     def open_folder_dialog(self) -> None: ...
-    def add_references_dialog(self) -> None: ...
     def remove_selected(self) -> None: ...
     def run_batch(self) -> None: ...
     def run_selected(self) -> None: ...
@@ -38,10 +37,19 @@ class Commands(Protocol):
     def close(self) -> bool: ...
 
 
-class Actions(QObject):
-    """The window's commands (``c``) and the compare view's zoom (``view``) as actions."""
+class ReferenceCommands(Protocol):
+    """What the reference actions trigger (``app.reference_commands.ReferenceCommands``)."""
 
-    def __init__(self, parent: QObject, c: Commands, view: CompareView) -> None:
+    def add_dialog(self) -> None: ...
+    def paste(self) -> list: ...
+    def use_for_every_face(self) -> object: ...
+
+
+class Actions(QObject):
+    """The window's commands (``c``), its reference commands (``refs``) and the compare view's
+    zoom (``view``) as actions."""
+
+    def __init__(self, parent: QObject, c: Commands, view: CompareView, refs: ReferenceCommands) -> None:
         super().__init__(parent)
         K = QKeySequence.StandardKey
         a = self._action
@@ -51,10 +59,24 @@ class Actions(QObject):
         )
         self.add_references = a(
             "Add &Reference Photos…",
-            c.add_references_dialog,
+            refs.add_dialog,
             None,
             "face",
             "Add photos of a person to guide the restoration of their face (the chosen face)",
+        )
+        self.paste_references = a(
+            "&Paste Reference Photos",
+            refs.paste,
+            K.Paste,
+            "face",
+            "Add the photos (or the image) on the clipboard as references of the chosen face's person",
+        )
+        self.use_everywhere = a(
+            "Use References for Every Face of This &Person",
+            refs.use_for_every_face,
+            None,
+            None,
+            "Use the references for every face in the open photos that the identity check says is them",
         )
         self.remove = a(
             "&Remove from List",
@@ -137,14 +159,16 @@ class Actions(QObject):
         file = bar.addMenu("&File")
         file.addActions([self.open, self.open_folder])
         file.addMenu(recent)
-        file.addAction(self.add_references)
+        file.addActions([self.add_references, self.paste_references])
         for group in ([self.export, self.copy, self.open_output], [self.remove], [self.quit]):
             file.addSeparator()
             file.addActions(group)
+        bar.addMenu("&Edit").addActions([self.copy, self.paste_references])
         restore = bar.addMenu("&Restore")
         restore.addActions([self.run, self.run_selected, self.cancel])
         restore.addSeparator()
-        restore.addAction(self.toggle_face)
+        restore.addActions([self.toggle_face, self.use_everywhere])
+
         view = bar.addMenu("&View")
         view.addActions([self.split, self.side])
         view.addSeparator()

@@ -34,6 +34,7 @@ class EngineClient(QObject):
     preview_ready = Signal(object)  # jobs.PreviewReady
     reference_ready = Signal(object)  # jobs.ReferenceReady
     matched = Signal(object)  # jobs.Matched
+    person_matched = Signal(object)  # jobs.PersonMatched
     exported = Signal(object)  # jobs.Exported
     _submit = Signal(object)  # jobs.Job, to the worker's thread
 
@@ -52,6 +53,7 @@ class EngineClient(QObject):
             jobs.PreviewReady: self.preview_ready,
             jobs.ReferenceReady: self.reference_ready,
             jobs.Matched: self.matched,
+            jobs.PersonMatched: self.person_matched,
             jobs.Exported: self.exported,
         }
         self._queue: list[jobs.Job] = []

@@ -95,6 +95,17 @@ class MatchReferences(PhotoJob):
 
 
 @dataclass(kw_only=True)
+class MatchPerson(Job):
+    """Identity check of the analysed references against every face of these photos (their faces
+    as found when they were added): which faces are the references' person."""
+
+    ref_ids: tuple[int, ...]
+    photos: tuple[tuple[int, Path], ...]  # (photo id, path)
+    options: RestoreOptions = field(default_factory=RestoreOptions)
+    priority: ClassVar[int] = 2
+
+
+@dataclass(kw_only=True)
 class Export(PhotoJob):
     """Write a restored image to ``output`` with the original's EXIF and ICC."""
 
@@ -126,6 +137,7 @@ class FaceInfo:
     score: float
     thumbnail: QImage | None = None
     restored: bool = False
+    affine: tuple[float, ...] | None = None  # (2, 3) row by row: photo → aligned face (the preview's framing)
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,6 +230,15 @@ class Matched(Message):
     photo_id: int
     face_index: int
     matches: dict[int, Match]  # ref id -> how well that reference matches the face
+
+
+@dataclass(frozen=True)
+class PersonMatched(Message):
+    """The faces (photo id, face index) every checked reference says are their person."""
+
+    job: MatchPerson
+    faces: frozenset[tuple[int, int]]
+    checked: int  # faces checked
 
 
 @dataclass(frozen=True)

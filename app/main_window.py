@@ -39,6 +39,7 @@ from .dialogs.settings import SettingsDialog
 from .icons import icon
 from .photos import IMAGE_SUFFIXES, PhotoItem, Roles
 from .presenter import PhotoPresenter, ReferencePresenter
+from .reference_commands import ReferenceCommands
 from .session import Session, plural
 from .settings import Settings
 from .theme import apply_theme
@@ -78,7 +79,8 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self.presenter = PhotoPresenter(self.session, self.compare, self.controls.preview, self.banner)
         self.reference_presenter = ReferencePresenter(self.session, self.controls.references)
-        self.act = Actions(self, self, self.compare)
+        self.references = ReferenceCommands(self.session, self.controls.references, self, self._last_dir)
+        self.act = Actions(self, self, self.compare, self.references)
         self.recent_menu = RecentMenu(self.settings, self.open_paths, self)
         self.act.fill_menus(self.menuBar(), self.recent_menu)
         self.toolbar = self.act.toolbar()
@@ -132,7 +134,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
 
     def _connect(self) -> None:
-        s, e, panel = self.session, self.engine, self.controls.references
+        s, e = self.session, self.engine
         s.notice.connect(self.status.notify)
         s.last_export_folder_changed.connect(lambda _folder: self._update_actions())
         self.presenter.changed.connect(self._update_actions)
@@ -154,7 +156,6 @@ class MainWindow(QMainWindow):
         self.controls.fidelity.moved.connect(self._on_fidelity)
         self.controls.preview.include_toggled.connect(lambda on: self.set_face_included(self.current_face, on))
         self.controls.manage_models.connect(self.models_dialog)
-        panel.add_requested.connect(self.add_references_dialog)
         self.banner.restore_clicked.connect(lambda: self._run([self.current] if self.current else []))
         self.settings.changed.connect(self._on_setting)
 
@@ -176,11 +177,6 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open Folder", self._last_dir())
         if folder:
             self.open_paths([folder])
-
-    def add_references_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add Reference Photos", self._last_dir(), OPEN_FILTER)
-        if files:
-            self.controls.references.add_paths([Path(f) for f in files])
 
     def _last_dir(self) -> str:
         recent = self.settings.get("recent_files")

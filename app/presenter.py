@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from . import jobs
+from .face_versions import VersionCache
 from .imaging import PhotoLoader
 from .photos import PhotoItem, Status
 from .session import Session
@@ -41,6 +42,7 @@ class PhotoPresenter(QObject):
         super().__init__(session)
         self.session, self.compare, self.preview, self.banner = session, compare, preview, banner
         self.loader = PhotoLoader(self)
+        self.versions = VersionCache()
         self.loader.loaded.connect(self._on_loaded)
         selection = session.selection
         selection.photo_changed.connect(self._show_photo)
@@ -95,6 +97,7 @@ class PhotoPresenter(QObject):
         if self.compare.after is not item.result or (item.size and self.compare.scene_size.width() != item.size[0]):
             self.compare.set_photo(self.compare.before, item.size, item.result)
         self._show_face(self.session.selection.face)
+        self._show_versions()
         self.changed.emit()
 
     def _show_face(self, index: int | None) -> None:
@@ -107,6 +110,15 @@ class PhotoPresenter(QObject):
     def _show_preview(self, preview: jobs.PreviewReady | None) -> None:
         if preview is not None:
             self.preview.show_preview(preview.before, preview.after, preview.fidelity, preview.seconds)
+            self._show_versions()
+
+    def _show_versions(self) -> None:
+        """The chosen face as restored with references, beside the preview (without them)."""
+        s = self.session
+        item, face, preview = s.selection.photo, s.selection.face, s.selection.preview
+        if item is None or face is None or preview is None or preview.face_index != face:
+            return
+        self.preview.show_with_references(self.versions.get(s, item, face, preview.before.width()))
 
 
 def face_words(item: PhotoItem, index: int) -> str:
@@ -121,6 +133,7 @@ class ReferencePresenter(QObject):
         self.session, self.panel = session, panel
         s = session
         s.reference_ready.connect(lambda m: panel.set_reference(m.ref_id, m.aligned, m.error, m.note))
+        s.engine.job_started.connect(self._on_job_started)
         s.selection.matches_changed.connect(lambda m: panel.show_matches(None if m is None else m.matches))
         for signal in (s.selection.photo_changed, s.selection.face_changed, s.person.faces_changed):
             signal.connect(lambda _value: self._show_use())
@@ -130,6 +143,10 @@ class ReferencePresenter(QObject):
         panel.changed.connect(s.journal.schedule)
         panel.use_toggled.connect(s.use_references_for_face)
         self._show_use()
+
+    def _on_job_started(self, message: jobs.JobStarted) -> None:
+        if isinstance(message.job, jobs.AnalyseReference):
+            self.panel.set_running(message.job.ref_id)
 
     def _on_changed(self) -> None:
         if not self.panel.entries:  # no references left: the next ones may show someone else

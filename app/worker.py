@@ -45,7 +45,8 @@ def face_info(face: FaceResult) -> jobs.FaceInfo:
     """What the GUI shows of a face: its box, score, a small crop and whether it was restored."""
     x0, y0, x1, y1 = (float(v) for v in face.box)
     crop = thumbnail(face.aligned, FACE_THUMB)
-    return jobs.FaceInfo(face.index, (x0, y0, x1, y1), float(face.detection.score), crop, face.selected)
+    affine = tuple(float(v) for v in face.affine.ravel())
+    return jobs.FaceInfo(face.index, (x0, y0, x1, y1), float(face.detection.score), crop, face.selected, affine)
 
 
 def face_infos(faces: list[FaceResult]) -> list[jobs.FaceInfo]:
@@ -75,6 +76,7 @@ class EngineWorker(QObject):
             jobs.Preview: self._render_preview,
             jobs.AnalyseReference: self._analyse_reference,
             jobs.MatchReferences: self._match_references,
+            jobs.MatchPerson: self._match_person,
             jobs.Export: self._export,
         }
 
@@ -245,6 +247,26 @@ class EngineWorker(QObject):
         )
         out = {ref_id: m for (ref_id, _), m in zip(known, matches, strict=True)}
         self.posted.emit(jobs.Matched(job.photo_id, job.face_index, out))
+
+    def _match_person(self, job: jobs.MatchPerson) -> None:
+        """Every face of the photos whose check says it is the references' person: at least half of
+        the verdicts that can be told are a match (one wrong reference among several does not hide
+        the person; the engine then uses only the references that match each face)."""
+        self.remembering(job.options.detector)  # the faces found when the photos were added
+        known = [self._references[i] for i in job.ref_ids if i in self._references]
+        found: set[tuple[int, int]] = set()
+        checked = 0
+        for n, (photo_id, path) in enumerate(job.photos):
+            if job.cancel.is_set():
+                raise CancelledError("cancelled")
+            self.posted.emit(jobs.JobProgress(job, n / max(1, len(job.photos)), f"Checking {path.name}"))
+            for face in self.face_preview().faces(photo_id, path, job.options):
+                checked += 1
+                matches = references.match_each(known, face.aligned, self.backend.check_against, face.detection.size)
+                verdicts = [m.good for m in matches if m.good is not None]
+                if verdicts and 2 * sum(verdicts) >= len(verdicts):
+                    found.add((photo_id, face.index))
+        self.posted.emit(jobs.PersonMatched(job, frozenset(found), checked))
 
     def _export(self, job: jobs.Export) -> None:
         if job.output.resolve() == job.source.resolve():

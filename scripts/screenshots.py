@@ -3,8 +3,9 @@
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--installed]
 
 States: empty window, a batch at work, the compare view with a face preview, side by side,
-the reference panel, the model manager, the settings dialog (Engine page), the light theme,
-the chosen face large, and an out-of-date result.
+the reference panel (and its references being analysed), the model manager, the settings dialog
+(Engine page), the light theme, the chosen face large (and with and without its references), and
+an out-of-date result.
 
 The app runs for real (photo list, worker thread, face detection, alignment, colour fix,
 paste-back). By default the face network is replaced by a stand-in (edge-preserving smoothing
@@ -185,6 +186,9 @@ def main() -> int:
     window.select_face(0)
     panel = window.controls.references
     panel.add_paths([refs / "Grandma 1975.jpg", refs / "Portrait 1980.jpg"])
+    spin(lambda: any(e.running for e in panel.entries))
+    window.controls_scroll.ensureWidgetVisible(panel)
+    shoot(panel, "11-references-analysing")  # per-reference progress: one analysing, one waiting
     spin(lambda: not any(e.analysing for e in panel.entries))
     window.session.request_match()
     spin(
@@ -205,6 +209,14 @@ def main() -> int:
     assert preview.dialog is not None
     preview.dialog.view.zoom_by(1.6)
     shoot(preview.dialog, "09-face-larger")
+
+    # restored with the references: before / without / with them, side by side
+    window.run_selected()
+    spin(lambda: grandma.status == Status.DONE and not grandma.stale, 600)
+    window.select_face(0)
+    spin(lambda: preview.with_refs is not None and preview.dialog is not None and preview.dialog.versions.isVisible())
+    preview.dialog.view.fit()
+    shoot(preview.dialog, "12-with-and-without-references")
     preview.dialog.close()
 
     # a result made at another w: marked in the list and over the view, one click re-renders it

@@ -6,19 +6,17 @@ what the next request uses.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -27,6 +25,7 @@ from PySide6.QtWidgets import (
 from ..dialogs.face_compare import FaceCompareDialog
 from ..icons import icon
 from ..settings import BY_KEY, Settings
+from .face_image import FaceImage
 from .reference_panel import ReferencePanel
 
 SLIDER_STEPS = 100
@@ -112,51 +111,6 @@ class FidelitySlider(QWidget):
         self.value_label.setText(f"w = {w:.2f}")
 
 
-class FaceImage(QLabel):
-    """A square face image scaled smoothly to the label's size, with a caption underneath."""
-
-    def __init__(self, caption: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.caption = caption
-        self.image: QImage | None = None
-        self.setMinimumSize(120, 120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-
-    def set_image(self, image: QImage | None) -> None:
-        self.image = image
-        self.update()
-
-    def heightForWidth(self, width: int) -> int:
-        return width + self.fontMetrics().height() + 6
-
-    def hasHeightForWidth(self) -> bool:
-        return True
-
-    def sizeHint(self) -> QSize:
-        return QSize(140, 140 + self.fontMetrics().height() + 6)
-
-    def paintEvent(self, event) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        side = min(self.width(), self.height() - self.fontMetrics().height() - 6)
-        x = (self.width() - side) // 2
-        target = self.rect().adjusted(x, 0, 0, 0)
-        target.setSize(QSize(side, side))
-        p.fillRect(target, self.palette().mid())
-        if self.image is not None:
-            p.drawImage(target, self.image)
-        else:
-            p.setPen(self.palette().color(self.foregroundRole()))
-            p.drawText(target, Qt.AlignmentFlag.AlignCenter, "—")
-        p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawText(
-            self.rect().adjusted(0, side + 4, 0, 0),
-            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-            self.caption,
-        )
-
-
 class FacePreview(QWidget):
     """The selected face, aligned, before and after at the slider's w; include/exclude it."""
 
@@ -177,6 +131,7 @@ class FacePreview(QWidget):
         self.dialog: FaceCompareDialog | None = None
         self.number: int | None = None
         self.images: tuple[QImage, QImage, float] | None = None
+        self.with_refs: tuple[QImage, str] | None = None  # the face in the result made with references
         self.note = QLabel("")
         self.note.setProperty("hint", True)
         images = QHBoxLayout()
@@ -206,13 +161,15 @@ class FacePreview(QWidget):
             return
         if self.number is None or self.images is None:
             self.dialog.show_face("No face chosen", None, None)
+            self.dialog.show_versions(None, None, "", None)
             return
         before, after, w = self.images
         self.dialog.show_face(f"Face {self.number} · after at w {w:.2f}", before, after)
+        self.dialog.show_versions(before, after, f"Without references · w {w:.2f}", self.with_refs)
 
     def show_face(self, number: int | None, included: bool) -> None:
         if number != self.number:
-            self.images = None
+            self.images, self.with_refs = None, None
         self.number = number
         self._show_larger()
         if number is None:
@@ -222,7 +179,7 @@ class FacePreview(QWidget):
             self.include.setEnabled(False)
             self.note.setText("")
             return
-        self.title.setText(f"<b>Face {number}</b>")
+        self._show_title()
         self.include.setEnabled(True)
         self.include.blockSignals(True)
         self.include.setChecked(included)
@@ -235,6 +192,17 @@ class FacePreview(QWidget):
         self.note.setText(f"{seconds * 1000:.0f} ms")
         self.images = (before, after, w)
         self._show_larger()
+
+    def show_with_references(self, found: tuple[QImage, str] | None) -> None:
+        """The face as restored with its references (None: its result was made without them)."""
+        self.with_refs = found
+        self._show_title()
+        self._show_larger()
+
+    def _show_title(self) -> None:
+        if self.number is not None:
+            more = " · restored with references: <i>Larger…</i> shows it with and without" if self.with_refs else ""
+            self.title.setText(f"<b>Face {self.number}</b>{more}")
 
 
 class ControlPanel(QWidget):

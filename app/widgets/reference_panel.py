@@ -1,5 +1,9 @@
-"""Reference photos of one person: added by button, menu or drop, shown aligned, with the
+"""Reference photos of one person: added by button, menu, drop or paste, shown aligned, with the
 engine's identity match against the chosen face, and the faces they belong to.
+
+Each reference is analysed in the background, one after another: its tile says "waiting…" while
+queued and "analysing…" with a spinning indicator while the engine runs it (``set_running``),
+then shows the aligned face; the panel says how many are left.
 
 The panel only displays; the session analyses each new photo (``jobs.AnalyseReference``), keeps
 the faces the references belong to (``app.state.Person``) and hands the answers back through
@@ -12,7 +16,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -85,7 +89,8 @@ class ReferenceEntry:
     similarity: float | None = None
     verdict: str = ""
     good: bool | None = None
-    analysing: bool = True
+    analysing: bool = True  # not analysed yet (queued or running)
+    running: bool = False  # the engine is analysing it now
 
 
 class ReferenceTile(QWidget):
@@ -96,6 +101,7 @@ class ReferenceTile(QWidget):
     def __init__(self, entry: ReferenceEntry, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.entry = entry
+        self.phase = 0  # of the busy indicator, in steps of 30°
         self.setFixedSize(TILE, TILE + 22)
         self.close_button = QToolButton(self)
         self.close_button.setIcon(icon("remove"))
@@ -104,6 +110,19 @@ class ReferenceTile(QWidget):
         self.close_button.setToolTip("Remove this reference")
         self.close_button.setGeometry(TILE - 20, 2, 18, 18)
         self.close_button.clicked.connect(lambda: self.remove.emit(entry.id))
+
+    @property
+    def busy(self) -> bool:
+        return self.entry.analysing and self.entry.running
+
+    def paint_busy(self, p: QPainter, face: QRectF) -> None:
+        """A turning arc over the tile: the analysis of this reference is running."""
+        pen = QPen(self.palette().color(self.palette().ColorRole.Highlight), 3)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        ring = QRectF(face.center().x() - 12, face.top() + 12, 24, 24)
+        p.drawArc(ring, -self.phase * 30 * 16, 270 * 16)
 
     def paintEvent(self, event) -> None:
         e = self.entry
@@ -115,12 +134,12 @@ class ReferenceTile(QWidget):
         if e.aligned is not None:
             p.drawImage(face, e.aligned)
         else:
+            if self.busy:
+                self.paint_busy(p, face)
             p.setPen(self.palette().color(self.foregroundRole()))
-            p.drawText(
-                face.adjusted(4, 4, -4, -4),
-                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                "Finding the face…" if e.analysing else "No face",
-            )
+            words = ("analysing…" if e.running else "waiting…") if e.analysing else "No face"
+            flags = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
+            p.drawText(face.adjusted(4, 40 if self.busy else 4, -4, -4), flags | Qt.AlignmentFlag.AlignVCenter, words)
         # match indicator: a bar under the face, green when the engine says same person
         bar = QRectF(0, TILE + 4, TILE, 5)
         p.setPen(Qt.PenStyle.NoPen)
@@ -133,7 +152,7 @@ class ReferenceTile(QWidget):
             p.drawRoundedRect(QRectF(0, bar.top(), TILE * max(0.05, min(1.0, e.similarity)), 5), 2.5, 2.5)
             text = f"{words.split(' ', 1)[1]} {e.similarity:.2f}"  # the badge shows ✓ ✗ ?; the tooltip says all
         else:
-            text = "no face" if e.error else ("…" if e.analysing else "not checked")
+            text = "no face" if e.error else ("" if e.analysing else "not checked")
         font = p.font()
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
         font.setBold(e.similarity is not None)
@@ -177,6 +196,7 @@ class ReferencePanel(QGroupBox):
     changed = Signal()
     add_requested = Signal()  # the Add… button: the window asks for files
     use_toggled = Signal(bool)  # the references show (or not) the chosen face
+    use_everywhere_requested = Signal()  # find the references' person in every open photo
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__("References of this person", parent)
@@ -215,9 +235,21 @@ class ReferencePanel(QGroupBox):
         self.use = QCheckBox("Use for the chosen face")
         self.use.setEnabled(False)
         self.use.toggled.connect(self.use_toggled)
+        self.use_everywhere = QPushButton("Use for every face of this person")
+        self.use_everywhere.setToolTip(
+            "Check every face of the open photos against the references and use them for each face that matches"
+        )
+        self.use_everywhere.clicked.connect(self.use_everywhere_requested)
         self.used_for = QLabel("")
         self.used_for.setWordWrap(True)
         self.used_for.setProperty("hint", True)
+        self.analysis = QLabel("")  # how many references are left to analyse
+        self.analysis.setProperty("hint", True)
+        self.analysis.setWordWrap(True)
+        self._spinner = QTimer(self)
+        self._spinner.setInterval(90)
+        self._spinner.timeout.connect(self._turn)
+        self._tiles: list[ReferenceTile] = []
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Use"))
@@ -228,11 +260,14 @@ class ReferencePanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
         layout.addWidget(self.drop)
+        layout.addWidget(self.analysis)
         layout.addLayout(row)
         layout.addWidget(self.use)
+        layout.addWidget(self.use_everywhere)
         layout.addWidget(self.used_for)
         layout.addWidget(self.status)
         self._relayout()
+        self._show_left()
 
     def paths(self) -> list[Path]:
         """Usable references in the order they were added."""
@@ -254,6 +289,7 @@ class ReferencePanel(QGroupBox):
             self.status.setText(f"At most {MAX_REFERENCES} references; the others were not added.")
         self.entries += new
         self._relayout()
+        self._show_left()
         if new:
             self.added.emit(new)
         return new
@@ -265,11 +301,40 @@ class ReferencePanel(QGroupBox):
         e = self.entry(ref_id)
         if e is None:
             return
-        e.aligned, e.error, e.analysing = aligned, error, False
+        e.aligned, e.error, e.analysing, e.running = aligned, error, False, False
         if note:
             self.status.setText(note)
         self._relayout()
+        self._show_left()
         self.changed.emit()
+
+    def set_running(self, ref_id: int) -> None:
+        """The engine started analysing this reference: its tile turns busy."""
+        e = self.entry(ref_id)
+        if e is not None and e.analysing:
+            e.running = True
+            self._relayout()
+            self._show_left()
+
+    def left(self) -> int:
+        """References not analysed yet."""
+        return sum(1 for e in self.entries if e.analysing)
+
+    def _show_left(self) -> None:
+        left = self.left()
+        if left:
+            self.analysis.setText(f"Analysing references in the background: {left} left.")
+            self._spinner.start()
+        else:
+            self.analysis.setText("")
+            self._spinner.stop()
+        self.analysis.setVisible(bool(left))
+
+    def _turn(self) -> None:
+        for tile in self._tiles:
+            if tile.busy:
+                tile.phase = (tile.phase + 1) % 12
+                tile.update()
 
     def show_use(self, face: str | None, used: bool, used_for: str) -> None:
         """``face``: the chosen face in words (None: none chosen); ``used``: the references are theirs."""
@@ -324,6 +389,7 @@ class ReferencePanel(QGroupBox):
     def remove(self, ref_id: int) -> None:
         self.entries = [e for e in self.entries if e.id != ref_id]
         self._relayout()
+        self._show_left()
         self.removed.emit(ref_id)
         self.changed.emit()
 
@@ -333,11 +399,14 @@ class ReferencePanel(QGroupBox):
             widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
+        self._tiles = []
         for n, e in enumerate(self.entries):
             tile = ReferenceTile(e)
+            self._tiles.append(tile)
             tile.remove.connect(self.remove)
             tile.setToolTip(f"{e.path}\n{e.error or e.verdict or ''}".strip())
             self.tiles.addWidget(tile, n // 3, n % 3)
         self.empty.setVisible(not self.entries)
         self.use.setVisible(bool(self.entries))
         self.used_for.setVisible(bool(self.entries))
+        self.use_everywhere.setVisible(bool(self.entries))

@@ -76,6 +76,13 @@ def restore_face(aligned: np.ndarray, w: float) -> np.ndarray:
     return np.clip(aligned * (1 - lift) + 255 * lift, 0, 255).astype(np.uint8)
 
 
+def tint(rgb: np.ndarray) -> np.ndarray:
+    """What the fake's references do to a face they guide: less red, so it can be told apart."""
+    out = rgb.copy()
+    out[..., 0] = (out[..., 0] * 0.6).astype(np.uint8)
+    return out
+
+
 def _resize(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
     ys = np.arange(h) * rgb.shape[0] // h
     xs = np.arange(w) * rgb.shape[1] // w
@@ -242,6 +249,7 @@ class FakeRestorer:
         up = opts.upscale
         image = np.repeat(np.repeat(photo.rgb, up, axis=0), up, axis=1)
         chosen = set(range(len(faces)) if opts.faces is None else opts.faces)
+        guided = self._guided(request, faces, chosen)
         model = self.model_name
         for face in faces:
             if cancel is not None and cancel.is_set():
@@ -251,25 +259,30 @@ class FakeRestorer:
             if face.index not in chosen:
                 continue
             face.restored = restore_face(face.aligned, opts.fidelity)
+            if face.index in guided:  # the references pull the face towards them: a blue tint here
+                face.restored = tint(face.restored)
             x0, y0, x1, y1 = (int(v) * up for v in face.box)
             image[y0:y1, x0:x1] = _resize(face.restored, y1 - y0, x1 - x0)
         if self.backend.out_of_memory:  # what the engine does on a GPU out-of-memory error
             self.device = "cpu"
         if request.output is not None:
             write_image(request.output, image, like=photo, quality=opts.jpeg_quality)
-        warnings = list(self.backend.warnings) + self._reference_warnings(request, faces, chosen)
+        warnings = list(self.backend.warnings) + self._reference_warnings(request, faces, guided)
         return RestoreResult(request.input, request.output, image, faces, model, self.device_label(), {}, warnings)
 
-    def _reference_warnings(self, request: RestoreRequest, faces: list[FaceResult], chosen: set[int]) -> list[str]:
-        """The engine's: references go only to the faces they match; one line when they match none."""
+    def _guided(self, request: RestoreRequest, faces: list[FaceResult], chosen: set[int]) -> set[int]:
+        """The engine's rule: references go only to the chosen faces they match."""
+        if not request.options.references:
+            return set()
+        refs = [self.analyse_reference(p, request.options.detector) for p in request.options.references]
+        check = self.backend.check_against
+        return {f.index for f in faces if f.index in chosen and any(c.matches for c in check(f.aligned, refs))}
+
+    def _reference_warnings(self, request: RestoreRequest, faces: list[FaceResult], guided: set[int]) -> list[str]:
+        """One line per face guided by references, and one when they match none."""
         if not request.options.references:
             return []
-        refs = [self.analyse_reference(p, request.options.detector) for p in request.options.references]
-        used = [
-            f
-            for f in faces
-            if f.index in chosen and any(c.matches for c in self.backend.check_against(f.aligned, refs))
-        ]
+        used = [f for f in faces if f.index in guided]
         warnings = [f"face {f.index}: clear enough to be restored from the photo itself" for f in used]
         if not used:
             name = request.input.name
@@ -280,6 +293,7 @@ class FakeRestorer:
 
     def analyse_reference(self, path: Path, detector: str = "auto") -> FakeReference:
         if path not in self._references:
+            time.sleep(self.backend.analyse_seconds)
             faces = self.find_faces(read_image(path).rgb, RestoreOptions(detector=detector))
             if not faces:
                 raise NoFaceFoundError(f"{path}: no face found; a reference must show the person's face")
@@ -299,6 +313,7 @@ class FakeBackend:
     devices: tuple[tuple[str, str], ...] = (("cpu", "CPU (fake)"),)
     bad_devices: tuple[str, ...] = ()  # devices whose restorer cannot be made
     face_seconds: float = 0.0  # time per face of a restoration (for cancel tests)
+    analyse_seconds: float = 0.0  # time per reference analysis (for progress tests)
     warnings: tuple[str, ...] = ()
     out_of_memory: bool = False
     gil_bound: tuple[str, ...] = ()

@@ -6,6 +6,9 @@ runs on the fake engine (tests/app/fake_engine.py).
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -94,6 +97,25 @@ def test_references_with_the_engines_identity_check(real_window, photos, qtbot, 
     assert any("03.jpg" in w for w in item.warnings), item.warnings
     assert other.status == Status.DONE and other.result_options.references == ()  # another person's photo
     assert not any("reference" in w for w in other.warnings), other.warnings
+
+
+def test_three_references_analyse_one_after_another_and_find_their_person(real_window, photos, qtbot):
+    window = real_window
+    panel, person = window.controls.references, window.session.person
+    window.open_paths([photos / "04.jpg", photos / "01.jpg"])
+    qtbot.waitUntil(lambda: scanned(window, 2) and not window.engine.busy, timeout=TIMEOUT)
+    start = time.perf_counter()
+    panel.add_paths([photos / "04.jpg", photos / "03.jpg", photos / "00.jpg"])
+    qtbot.waitUntil(lambda: any(t.busy for t in panel._tiles), timeout=TIMEOUT)
+    assert "3 left" in panel.analysis.text()
+    qtbot.waitUntil(lambda: panel.left() == 0, timeout=3 * TIMEOUT)
+    logging.getLogger(__name__).info("analysed 3 references in %.1f s", time.perf_counter() - start)
+    assert panel.entries[0].aligned is not None and panel.analysis.isHidden()
+    for other in panel.entries[1:]:  # other people: the photo of 04 is checked against its own reference
+        panel.remove(other.id)
+    window.act.use_everywhere.trigger()
+    grandma = window.photos.item(0)
+    qtbot.waitUntil(lambda: (grandma.id, 0) in person.faces, timeout=TIMEOUT)
 
 
 def test_onnx_runtime_backend_across_jobs(real_window, photos, qtbot):
