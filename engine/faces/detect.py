@@ -2,6 +2,10 @@
 
 Detectors: dlib's CNN (MMOD) and HOG detectors with dlib's 68-point shape predictor (both ship in
 face_recognition_models), and facexlib's RetinaFace ResNet-50 when the user installed its weights.
+"auto" is RetinaFace when installed, else ``CascadeDetector``: HOG, and the CNN only for a photo
+where HOG finds no face. On the real-world whole photos and 80 held-out identity photos
+(``benchmarks/detectors.py``) it finds every face the CNN finds and a few more (recall 0.988
+against the CNN's 0.976, of the union of what any detector found) in 0.18 s a photo against 4.9 s.
 
 Detection resolution. dlib finds a face only when its box is about 80 px or larger (measured on
 FFHQ crops: HOG from ~73 px, CNN from 80 px), so old group photos with 40 px faces must be
@@ -245,12 +249,35 @@ class RetinaFaceDetector:
         return reading_order(faces)
 
 
+class CascadeDetector:
+    """dlib's HOG, then its CNN for a photo where HOG finds no face (turned, tilted, small faces).
+
+    HOG finds frontal faces about 60× faster than the CNN; the CNN, loaded at first need, covers
+    the photos HOG misses entirely.
+    """
+
+    name = "auto"
+
+    def __init__(self) -> None:
+        self.hog = DlibHogDetector()
+        self._cnn: DlibCnnDetector | None = None
+
+    def detect(self, rgb: np.ndarray, *, min_face: float = DEFAULT_MIN_FACE) -> list[DetectedFace]:
+        faces = self.hog.detect(rgb, min_face=min_face)
+        if faces or min(rgb.shape[:2]) < max(min_face, 1):
+            return faces
+        self._cnn = self._cnn or DlibCnnDetector()
+        return self._cnn.detect(rgb, min_face=min_face)
+
+
 def make_detector(
     name: DetectorName | str = "auto", retinaface_weights: Path | None = None, device: str = "cpu"
 ) -> FaceDetector:
-    """A detector by name; "auto" is RetinaFace when its weights exist, else dlib's CNN."""
+    """A detector by name; "auto" is RetinaFace when its weights exist, else ``CascadeDetector``."""
     if name == "auto":
-        name = "retinaface" if retinaface_weights is not None and Path(retinaface_weights).is_file() else "cnn"
+        if retinaface_weights is None or not Path(retinaface_weights).is_file():
+            return CascadeDetector()
+        name = "retinaface"
     if name == "cnn":
         return DlibCnnDetector()
     if name == "hog":

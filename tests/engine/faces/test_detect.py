@@ -11,8 +11,8 @@ from engine.errors import CheckpointFormatError, ModelMissingError, NoFaceFoundE
 from engine.faces.detect import (
     DEFAULT_MIN_FACE,
     MAX_UPSAMPLE,
+    CascadeDetector,
     DetectedFace,
-    DlibCnnDetector,
     DlibHogDetector,
     detection_scale,
     make_detector,
@@ -83,7 +83,7 @@ def test_detected_face_size_is_the_box_side():
 
 def test_make_detector_names():
     assert isinstance(make_detector("hog"), DlibHogDetector)
-    assert isinstance(make_detector("auto"), DlibCnnDetector), "no RetinaFace weights: dlib CNN"
+    assert isinstance(make_detector("auto"), CascadeDetector), "no RetinaFace weights: HOG, then dlib's CNN"
     with pytest.raises(ModelMissingError):
         make_detector("retinaface")
     with pytest.raises(ValueError, match="unknown face detector"):
@@ -144,3 +144,22 @@ def test_retinaface_builds_from_a_local_file_and_never_downloads(tmp_path, facex
     assert isinstance(faces, list)
     for face in faces:
         assert face.landmarks.shape == (5, 2)
+
+
+def test_the_default_cascade_asks_the_cnn_only_when_hog_finds_nothing():
+    calls = []
+
+    class Stub:
+        def __init__(self, name, faces):
+            self.name, self.faces = name, faces
+
+        def detect(self, rgb, *, min_face=DEFAULT_MIN_FACE):
+            calls.append(self.name)
+            return self.faces
+
+    cascade = CascadeDetector()
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    cascade.hog, cascade._cnn = Stub("hog", [face_at(10, 10, 60)]), Stub("cnn", [face_at(50, 50, 60)])
+    assert cascade.detect(rgb)[0].box == face_at(10, 10, 60).box and calls == ["hog"]
+    cascade.hog = Stub("hog", [])
+    assert cascade.detect(rgb)[0].box == face_at(50, 50, 60).box and calls == ["hog", "hog", "cnn"]
