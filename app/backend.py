@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from engine.api import FaceResult, Progress, RestoreOptions, RestoreRequest, RestoreResult
+from engine.api import FaceResult, Progress, RestoreOptions, RestoreRequest, RestoreResult, available_devices
 
 from . import jobs
 
@@ -74,7 +74,7 @@ class Backend(Protocol):
 
 
 class ApiBackend:
-    """``engine.api``. Its restorer, device list and reference check load torch, so they are
+    """``engine.api``. Its restorer and reference check load torch, so they are
     imported here, in the worker thread, at first use."""
 
     def restorer(self, config: jobs.Configure) -> EngineRestorer:
@@ -83,9 +83,7 @@ class ApiBackend:
         return Restorer(model=config.model, device=config.device, backend=config.backend)
 
     def available_devices(self) -> list[tuple[str, str]]:
-        from engine.api import available_devices
-
-        return available_devices()
+        return available_devices()  # torch-free: asks the GPU driver itself
 
     def check_against(
         self, face_aligned: np.ndarray, references: list[ReferenceFace], *, face_size: float | None = None

@@ -5,8 +5,8 @@ Requests go in as plain records (``RestoreRequest`` with ``RestoreOptions``); ``
 (``engine.pipeline``: read → find faces → restore → colour → paste → write).
 
 Importing this module loads no torch: a GUI imports it on its window's thread. The names that
-need torch (``Restorer``, ``FacePreview``, the reference checks, the device list) load their
-modules at first use, which a GUI does in its worker thread.
+need torch (``Restorer``, ``FacePreview``, the reference checks) load their modules at first
+use, which a GUI does in its worker thread.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .devices import available_devices
 from .errors import (
     CancelledError,
     InvalidImageError,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from .pipeline import finish_face
     from .references import ReferenceCheck, ReferenceFace, analyse_reference, check_against
     from .restorer import EngineStatus, FacePreview, Restorer
-    from .runtime.device import available_devices
 
 #: name → module of the names that load torch, imported on first access (PEP 562).
 _LOADED_ON_USE = {
@@ -51,7 +51,6 @@ _LOADED_ON_USE = {
     "ReferenceCheck": "engine.references",
     "analyse_reference": "engine.references",
     "check_against": "engine.references",
-    "available_devices": "engine.runtime.device",
     "finish_face": "engine.pipeline",
 }
 

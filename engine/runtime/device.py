@@ -36,16 +36,6 @@ def describe_device(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-def available_devices() -> list[tuple[str, str]]:
-    """(id, label) of every device the user could pick, CPU always included."""
-    out = [("cpu", describe_device(torch.device("cpu")))]
-    for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
-        out.append((f"cuda:{i}", describe_device(torch.device(f"cuda:{i}"))))
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        out.append(("mps", describe_device(torch.device("mps"))))
-    return out
-
-
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for CUDA/MPS out-of-memory errors, which the engine retries on the CPU."""
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()

@@ -125,3 +125,24 @@ def test_whole_photo_with_official_network_replaces_faces(tmp_path, capsys):
     changed = np.abs(out.astype(int) - bicubic).max(axis=2) > 40
     assert changed.mean() > 0.005  # the faces were replaced by network output
     assert changed[: out.shape[0] // 12].mean() < 0.001  # the top strip holds no face: untouched
+
+
+def test_info_does_not_load_torch():
+    """`likeness info` lists the devices through the GPU driver itself: quick, and no PyTorch."""
+    import subprocess
+    import sys
+
+    code = "import sys; from engine.cli import main; main(['info']); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert "cpu" in out.stdout and "threads" in out.stdout
+
+
+def test_the_device_list_agrees_with_torch():
+    import torch
+
+    from engine.devices import available_devices
+
+    ids = [device for device, _ in available_devices()]
+    assert ids[0] == "cpu"
+    assert sum(d.startswith("cuda:") for d in ids) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
