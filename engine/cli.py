@@ -252,6 +252,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench
+
+    return bench(args.json, device=args.device, official=not args.no_official)
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     from .samples import run_samples
 
@@ -378,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="versions, devices and installed models")
     i.set_defaults(func=cmd_info)
+
+    b = sub.add_parser("bench", help="measure this machine: peak GFLOP/s, ms per face, slider, whole photo, detection")
+    b.add_argument("--json", action="store_true", help="one JSON object on one line")
+    b.add_argument("--device", default="auto")
+    b.add_argument("--no-official", action="store_true", help="skip the official network (about a minute on a CPU)")
+    b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("samples", help="restore the sample photos and write before/after images")
     s.add_argument("-o", "--output", type=Path, default=Path("out/samples"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 
 import cv2
@@ -146,3 +147,20 @@ def test_the_device_list_agrees_with_torch():
     ids = [device for device, _ in available_devices()]
     assert ids[0] == "cpu"
     assert sum(d.startswith("cuda:") for d in ids) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+@pytest.mark.slow
+def test_bench_prints_one_json_line_with_every_figure(capsys):
+    assert main(["bench", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    figures = json.loads(lines[0])
+    for key in (
+        "peak_gflops",
+        "official_ms_per_face",
+        "lite_ms_per_face",
+        "slider_ms",
+        "whole_photo_ms",
+        "detect_ms_per_photo",
+    ):
+        assert isinstance(figures[key], float) and figures[key] > 0, key
