@@ -14,7 +14,7 @@ test: setup-test
 lint: setup-test
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/pyright
+	.venv/bin/pyright -p .
 
 format: setup-test
 	.venv/bin/ruff check --fix .

@@ -252,6 +252,37 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """A folder tree into another, resumable after any kill (``engine.batch``)."""
+    from .batch import run_batch
+
+    try:
+        options = restore_options(args)
+        if not args.src.is_dir():
+            raise LikenessError(f"{args.src}: not a folder")
+        if args.dst.exists() and not args.dst.is_dir():
+            raise LikenessError(f"{args.dst}: is a file, not a folder")
+    except LikenessError as err:
+        _fail(str(err))
+        return 2
+    photos, problems, notices = collect_inputs([args.src])
+    for message in problems:
+        _fail(message)
+    for message in notices:
+        _warn(message)
+    if not photos:
+        return 2
+    restorer_args = {"model": args.model, "device": args.device, "backend": args.backend}
+    summary = run_batch(photos, args.dst, options, restorer_args, fmt=args.format, quiet=args.quiet)
+    if not args.quiet:
+        print(
+            f"{summary.done} photos restored in {summary.seconds:.1f} s ({summary.photos_per_second:.2f} photos/s); "
+            f"{summary.skipped} already done; {summary.failed} failed",
+            file=sys.stderr,
+        )
+    return 1 if summary.failed else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench
 
@@ -384,6 +415,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="versions, devices and installed models")
     i.set_defaults(func=cmd_info)
+
+    ba = sub.add_parser("batch", help="restore a folder tree into another, resumable: run it again after any stop")
+    ba.add_argument("src", type=Path, metavar="SRC")
+    ba.add_argument("dst", type=Path, metavar="DST")
+    ba.add_argument("--w", type=_fidelity, default=0.5, help="fidelity 0..1 (as for restore)")
+    ba.add_argument("--upscale", type=int, default=2)
+    ba.add_argument("--model", default="auto")
+    ba.add_argument("--device", default="auto")
+    ba.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    ba.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"])
+    ba.add_argument("--min-face", type=int, default=32)
+    ba.add_argument("--format", default="same", choices=OUTPUT_FORMATS)
+    ba.add_argument("-q", "--quiet", action="store_true")
+    ba.set_defaults(
+        func=cmd_batch,
+        faces=None,
+        only_center_face=False,
+        aligned=False,
+        no_color_fix=False,
+        background="bicubic",
+        ref=[],
+        num_refs=5,
+        guidance=None,
+        guidance_steps=2,
+    )
 
     b = sub.add_parser("bench", help="measure this machine: peak GFLOP/s, ms per face, slider, whole photo, detection")
     b.add_argument("--json", action="store_true", help="one JSON object on one line")

@@ -66,6 +66,29 @@ def test_a_killed_batch_resumes_without_redoing_finished_photos(tmp_path):
     assert again.stderr.count("already restored, skipped") == 0  # -q: only errors are printed
 
 
+def test_a_killed_likeness_batch_resumes_from_its_manifest(tmp_path):
+    photo = cv2.imread(str(shared_path("data", "real_world", "whole_photos", "00.jpg")))
+    src = tmp_path / "src"
+    for n in range(5):  # a small tree: the structure is kept under DST
+        (src / f"roll{n % 2}").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / f"roll{n % 2}" / f"p{n}.jpg"), cv2.resize(photo, None, fx=2 + n * 0.1, fy=2 + n * 0.1))
+    dst = tmp_path / "dst"
+    cmd = ["engine.cli", "batch", str(src), str(dst), "--detector", "hog", "-q"]
+    proc = _start(cmd)
+    manifest = dst / "likeness-batch.jsonl"
+    _kill_when(proc, lambda: manifest.is_file() and len(manifest.read_text().splitlines()) >= 2)
+    done_before = {p: p.stat().st_mtime_ns for p in dst.rglob("*_restored.jpg")}
+    assert 2 <= len(done_before) < 5
+
+    again = subprocess.run([sys.executable, "-m", *cmd], cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    outputs = sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file())
+    assert outputs == sorted(["likeness-batch.jsonl"] + [f"roll{n % 2}/p{n}_restored.jpg" for n in range(5)])
+    assert {p: p.stat().st_mtime_ns for p in done_before} == done_before  # finished photos were not redone
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert sorted(Path(r["source"]).name for r in records) == [f"p{n}.jpg" for n in range(5)]
+
+
 def _faces_folder(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for i in range(6):
