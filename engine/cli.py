@@ -273,7 +273,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if not photos:
         return 2
     restorer_args = {"model": args.model, "device": args.device, "backend": args.backend}
-    summary = run_batch(photos, args.dst, options, restorer_args, fmt=args.format, quiet=args.quiet)
+    summary = run_batch(
+        photos, args.dst, options, restorer_args, fmt=args.format, quiet=args.quiet, ray=args.ray, workers=args.workers
+    )
     if not args.quiet:
         print(
             f"{summary.done} photos restored in {summary.seconds:.1f} s ({summary.photos_per_second:.2f} photos/s); "
@@ -427,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"])
     ba.add_argument("--min-face", type=int, default=32)
     ba.add_argument("--format", default="same", choices=OUTPUT_FORMATS)
+    ba.add_argument(
+        "--ray",
+        metavar="local|auto|ADDRESS",
+        help="restore on a Ray cluster: local (start one here), auto (the running one) or its address",
+    )
+    ba.add_argument("--workers", type=int, default=2, help="Ray workers, each holding its own networks (default 2)")
     ba.add_argument("-q", "--quiet", action="store_true")
     ba.set_defaults(
         func=cmd_batch,
