@@ -23,6 +23,8 @@ import logging
 import os
 import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,26 +67,39 @@ class Photo:
     bits: int = 8  # bits per channel of the file (the pixels here are 8-bit)
 
 
-def probe_image(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of the image at ``path``, from its header alone; InvalidImageError naming
-    the file when it is not an image this program can read (cheap: a batch rejects such files
-    before any network loads)."""
-    path = Path(path)
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """Pillow's image at ``path``; InvalidImageError naming the file and the cause when it cannot
+    be read (also for errors while the caller decodes it inside the block).
+
+    Pillow warns about very large images (welcome here) and damaged metadata it skips (the
+    pixels are fine): both go to the log, not to the user's terminal.
+    """
     if not path.is_file():
         raise InvalidImageError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise InvalidImageError(f"{path}: the file is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                width, height = im.size
+        with warnings.catch_warnings(record=True) as notes, Image.open(path) as im:
+            warnings.simplefilter("always")
+            yield im
     except UnidentifiedImageError:
         raise InvalidImageError(f"{path}: not an image this program can read") from None
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"{path}: the image is too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"{path}: the image is damaged or truncated ({exc})") from None
+    for note in notes:
+        log.info("%s: %s", path, note.message)
+
+
+def probe_image(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the image at ``path``, from its header alone; InvalidImageError naming
+    the file when it is not an image this program can read (cheap: a batch rejects such files
+    before any network loads)."""
+    path = Path(path)
+    with _opened(path) as im:
+        width, height = im.size
     if width < 1 or height < 1:
         raise InvalidImageError(f"{path}: the image has no pixels ({width}×{height})")
     return width, height
@@ -93,29 +108,13 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
 def read_image(path: str | os.PathLike) -> Photo:
     """Read ``path`` upright; raise InvalidImageError naming the file and the cause."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidImageError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise InvalidImageError(f"{path}: the file is empty")
-    try:
-        # Pillow warns about very large images (welcome here) and damaged metadata it skips
-        # (the pixels are fine): both go to the log, not to the user's terminal.
-        with warnings.catch_warnings(record=True) as notes, Image.open(path) as im:
-            warnings.simplefilter("always")
-            bits = _bits_per_channel(im)  # before load(), which drops the tile list
-            im.load()
-            fmt = im.format or path.suffix.lstrip(".").upper()
-            exif = _upright_exif(im.info.get("exif"), path)
-            icc = im.info.get("icc_profile") or None
-            upright = ImageOps.exif_transpose(im)
-        for note in notes:
-            log.info("%s: %s", path, note.message)
-    except UnidentifiedImageError:
-        raise InvalidImageError(f"{path}: not an image this program can read") from None
-    except Image.DecompressionBombError as exc:
-        raise InvalidImageError(f"{path}: the image is too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImageError(f"{path}: the image is damaged or truncated ({exc})") from None
+    with _opened(path) as im:
+        bits = _bits_per_channel(im)  # before load(), which drops the tile list
+        im.load()
+        fmt = im.format or path.suffix.lstrip(".").upper()
+        exif = _upright_exif(im.info.get("exif"), path)
+        icc = im.info.get("icc_profile") or None
+        upright = ImageOps.exif_transpose(im)
     rgb, alpha, gray_mode, icc = _to_rgb(upright, icc)
     gray = gray_mode or is_gray_rgb(rgb)
     return Photo(rgb=rgb, is_gray=gray, exif=exif, icc=icc, format=fmt, path=path, alpha=alpha, bits=bits)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,13 +177,6 @@ class Restorer:
         """Adds a reference analysed elsewhere (the GUI analyses them in a helper process, since
         dlib's CNN detector holds the GIL) to the cache that ``analyse_reference`` reads."""
         self._references[_file_key(face.path)] = face
-
-    def prepare_references(
-        self, paths: Sequence[Path | str], warnings: list[str], detector: str = "auto"
-    ) -> list[ReferenceFace]:
-        """Analysed references; unreadable or face-less files and odd ones out become warnings."""
-        found = ReferenceSet.prepare([Path(p) for p in paths], lambda p: self.analyse_reference(p, detector), warnings)
-        return found.faces
 
 
 def _file_key(path: Path | str) -> tuple[str, int]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates tests/engine/identity/fixtures/tfjs_reference.json with the real TF.js executor
+# Regenerates tests/training/judges/fixtures/tfjs_reference.json with the real TF.js executor
 # (see scripts/tfjs_reference.mjs). Needs node >= 18 and the npm registry; nothing is installed
 # in the checkout.
 set -euo pipefail
@@ -9,4 +9,4 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund \
     @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0)
-TFJS_DIR="$tmp" node scripts/tfjs_reference.mjs vendor/human-models tests/engine/identity/fixtures/tfjs_reference.json
+TFJS_DIR="$tmp" node scripts/tfjs_reference.mjs vendor/human-models tests/training/judges/fixtures/tfjs_reference.json

@@ -92,32 +92,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"likeness train: error: config {args.config} is stage {cfg.stage}, not {args.stage}", file=sys.stderr)
         return 2
     out = args.out or Path("../cache/train") / cfg.name
-    if cfg.stage == 4:  # the reference adapter on a frozen backbone (training.reference_stage)
-        from .reference_stage import export_reference_model, train_reference
-
-        path = train_reference(
-            cfg,
-            out,
-            resume=args.resume,
-            init=args.init,
-            device=args.device,
-            progress=not args.no_progress,
-            max_minutes=args.max_minutes,
-        )
-        export_reference_model(path, Path(out) / "model.safetensors")
-        print(f"reference adapter checkpoint: {path}; model with the adapter: {Path(out) / 'model.safetensors'}")
-        return 0
-    from .stages import train_stage
-
-    path = train_stage(
-        cfg,
-        out,
+    run = dict(
         resume=args.resume,
         init=args.init,
         device=args.device,
         progress=not args.no_progress,
         max_minutes=args.max_minutes,
     )
+    if cfg.stage == 4:  # the reference adapter on a frozen backbone (training.reference_stage)
+        from .reference_stage import export_reference_model, train_reference
+
+        path = train_reference(cfg, out, **run)
+        export_reference_model(path, Path(out) / "model.safetensors")
+        print(f"reference adapter checkpoint: {path}; model with the adapter: {Path(out) / 'model.safetensors'}")
+        return 0
+    from .stages import train_stage
+
+    path = train_stage(cfg, out, **run)
     print(f"stage {cfg.stage} checkpoint: {path}")
     return 0
 

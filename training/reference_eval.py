@@ -126,24 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "no guidance"
     )
     for n in (int(x) for x in args.refs.split(",") if x):
-        methods[f"{restorer.model_name} N={n} ranked ({tag})"] = reference_method(
-            restorer,
-            pset.root,
-            pset.references,
-            n,
-            ranked=True,
-            guidance=args.guidance,
-            steps=args.steps,
-            fidelity=args.fidelity,
-            prior=not args.no_prior,
-        )
-        if args.random:
-            methods[f"{restorer.model_name} N={n} random ({tag})"] = reference_method(
+        for ranked in (True, False) if args.random else (True,):
+            methods[f"{restorer.model_name} N={n} {'ranked' if ranked else 'random'} ({tag})"] = reference_method(
                 restorer,
                 pset.root,
                 pset.references,
                 n,
-                ranked=False,
+                ranked=ranked,
                 guidance=args.guidance,
                 steps=args.steps,
                 fidelity=args.fidelity,
