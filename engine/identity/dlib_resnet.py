@@ -21,26 +21,24 @@ no converted copy is committed. dlib itself is not needed at run time.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
 import numpy as np
-import platformdirs
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointFormatError, ModelMissingError
 from ..files import atomic_path
+from ..userdata import data_root
 from .chip import chip_from_aligned
 from .dlib_format import DlibNet, parse_dlib_dnn
 
 DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 CACHE_NAME = "dlib_resnet_v1.safetensors"
 CACHE_FORMAT = "1"
-HOME_ENV = "LIKENESS_HOME"
 AVG_RGB = (122.782, 117.001, 104.298)
 """dlib's ``input_rgb_image`` mean; it then divides by 256 (not a std)."""
 
@@ -251,9 +249,7 @@ def find_dlib_model(name: str = DAT_NAME) -> Path:
 
 def cache_dir() -> Path:
     """``$LIKENESS_HOME/cache`` or the platform's user data dir + ``/cache``."""
-    home = os.environ.get(HOME_ENV)
-    root = Path(home).expanduser() if home else Path(platformdirs.user_data_dir("Likeness", appauthor=False))
-    return root / "cache"
+    return data_root() / "cache"
 
 
 def _source_stamp(src: Path) -> dict[str, str]:

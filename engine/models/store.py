@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from engine.errors import (
     CheckpointFormatError,
     ChecksumMismatchError,
@@ -29,9 +27,7 @@ from engine.errors import (
 from engine.files import atomic_write
 from engine.models.catalogue import Kind, ModelRecord, load_catalogue
 from engine.models.download import CHUNK_SIZE, Progress, download, part_path, sha256_of
-
-HOME_ENV = "LIKENESS_HOME"
-"""Overrides the data folder (models go to ``$LIKENESS_HOME/models``): portable installs, tests."""
+from engine.userdata import data_root
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
 IMPORTED_DIR = "imported"
@@ -43,13 +39,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def default_root() -> Path:
     """The per-user models folder: ``$LIKENESS_HOME/models`` or the platform's data dir."""
-    home = os.environ.get(HOME_ENV)
-    if home:
-        folder = Path(home).expanduser()
-        if folder.exists() and not folder.is_dir():
-            raise LikenessError(f"{folder}: {HOME_ENV} names a file, not a folder; point it at a folder")
-        return folder / "models"
-    return Path(platformdirs.user_data_dir("Likeness", appauthor=False)) / "models"
+    return data_root() / "models"
 
 
 class ModelStore:
