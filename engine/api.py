@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .album.types import AlbumFace, AlbumProgress, Person, ScanReport
 from .devices import available_devices
 from .errors import (
     CancelledError,
@@ -27,6 +28,7 @@ from .errors import (
 from .faces.detect import DetectedFace, make_detector
 from .imageio import Photo, read_image, write_image
 from .models import ModelRecord, ModelStore
+from .profiles.store import AdapterRecord, Profile, ProfileError, ProfileFace, ProfileStore
 from .types import (
     MAX_REFERENCES,
     FaceResult,
@@ -63,6 +65,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AdapterRecord",
+    "AlbumFace",
+    "AlbumProgress",
+    "Person",
+    "Profile",
+    "ProfileError",
+    "ProfileFace",
+    "ProfileStore",
+    "ScanReport",
     "MAX_REFERENCES",
     "CancelledError",
     "DetectedFace",

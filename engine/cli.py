@@ -24,10 +24,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import api
+from .album import commands as album_commands
 from .api import LikenessError, ModelStore, RestoreOptions, RestoreRequest
 from .imageio import probe_image
 from .memory import check_fits
 from .outputs import OUTPUT_FORMATS, check_output_folders, is_output_name, plan_outputs
+from .profiles import commands as profile_commands
 
 #: What folders are searched for (Pillow reads them all; outputs of formats it cannot write are PNG).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -460,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="auto")
     s.add_argument("--device", default="auto")
     s.set_defaults(func=cmd_samples)
+
+    album_commands.add_parser(sub)
+    profile_commands.add_parser(sub)
 
     for name, (_, help_text) in EXTERNAL_COMMANDS.items():
         e = sub.add_parser(name, help=help_text, add_help=False, prefix_chars="\0")

@@ -44,6 +44,9 @@ class RestoreOptions:
             0 leaves the reference prior alone. Two by default: with one reference they raise
             identity by +0.12 at ``severe`` (one step +0.09) for ≈ 4× an unguided restoration
             of the few faces they go to (docs/references.md).
+        profile: a person profile (``likeness profile``) to restore toward: its name, "auto"
+            (each face gets the profile whose person it shows, if exactly one) or None (off).
+            A face matching no profile, or two, is restored as without one.
     """
 
     fidelity: float = 0.5
@@ -60,6 +63,7 @@ class RestoreOptions:
     num_references: int = 5
     identity_guidance: float | None = None
     guidance_steps: int = 2
+    profile: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_references <= MAX_REFERENCES:
@@ -108,6 +112,7 @@ class FaceResult:
     # The crop ``restored`` was made from when larger than ``aligned`` (a face with more detail
     # than the template): it is pasted as a change on the photo, which keeps that detail.
     restored_from: np.ndarray | None = None
+    profile: str | None = None  # the person profile this face was restored with (its name)
 
     @property
     def restored_affine(self) -> np.ndarray:
