@@ -111,6 +111,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             ModelStore().get(args.model)  # LikenessError naming the known models
         if args.device not in DEVICE_NAMES and not args.device.startswith("cuda:"):
             raise LikenessError(f"unknown device {args.device!r}; choose one of {', '.join(DEVICE_NAMES)} or cuda:N")
+        if options.profile not in (None, "auto"):
+            api.ProfileStore().get(options.profile)  # ProfileError naming the profiles there are
     except LikenessError as err:
         _fail(str(err))
         return 2
@@ -159,9 +161,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
             _warn(warning)
         if not args.quiet:
             restored = sum(f.selected for f in result.faces)
+            personal = "".join(f", face {f.index} as {f.profile}" for f in result.faces if f.profile)
             bar.write(
                 f"{plan.photo} -> {plan.output}  ({restored} of {len(result.faces)} faces, "
-                f"{result.model} on {result.device})"
+                f"{result.model} on {result.device}{personal})"
             )
     return 1 if failed else 0
 
@@ -182,6 +185,7 @@ def restore_options(args: argparse.Namespace) -> RestoreOptions:
         num_references=args.num_refs,
         identity_guidance=args.guidance,
         guidance_steps=args.guidance_steps,
+        profile=args.profile,
     )
 
 
@@ -384,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="identity guidance steps (each about one decoder pass and back; default 2; 0 = badly damaged "
         "faces only borrow the references' codes and features)",
+    )
+    r.add_argument(
+        "--profile",
+        metavar="NAME|auto",
+        help="restore each face that shows a profile's person with that profile (its adapter and references; "
+        "see `likeness profile`): NAME for one profile, auto for whichever matches; other faces as usual",
     )
     r.add_argument(
         "--format",

@@ -29,6 +29,7 @@ from .faces.find import align_detection, alignable, whole_image_face
 from .faces.paste import paste_faces
 from .imageio import probe_image, read_image, write_image
 from .memory import check_fits
+from .profiles.use import ProfileSet
 from .references import ReferenceSet
 from .runtime.networks import Networks
 from .runtime.two_path import detail_side
@@ -77,9 +78,11 @@ def restore_face(
     options: RestoreOptions,
     references: ReferenceSet | None,
     warnings: list[str],
+    profiles: ProfileSet | None = None,
 ) -> None:
     """Restores ``face`` in place: ``restored`` (colours fixed) and, for a face with more detail
-    than the template, ``restored_from``, the crop it was made from."""
+    than the template, ``restored_from``, the crop it was made from. A face that shows a
+    profile's person is restored with that profile (``profile`` names it), before references."""
     detail = detail_crop(rgb, face, keep_detail=nets.fidelity_model is not None)
     face.restored_from = None if detail is face.aligned else detail
 
@@ -90,6 +93,25 @@ def restore_face(
         mixed = nets.mix_with_fidelity_path([crop], [generative], options.fidelity)[0]
         return finish_face(mixed, crop, options.color_fix)
 
+    def colour(restored: np.ndarray, crop: np.ndarray) -> np.ndarray:
+        return finish_face(restored, crop, options.color_fix)
+
+    if profiles:
+        personal = profiles.restore(
+            face.index,
+            face.aligned,
+            face.detection,
+            detail,
+            options.fidelity,
+            nets,
+            plain,
+            finish_guided,
+            colour,
+            warnings,
+        )
+        if personal is not None:
+            face.restored, face.profile = personal
+            return
     if references:
         face.restored = references.restore(
             face.index,
@@ -126,6 +148,7 @@ class PhotoRestoration:
     nets: Networks
     request: RestoreRequest
     references: ReferenceSet | None = None
+    profiles: ProfileSet | None = None
     progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -144,11 +167,12 @@ class PhotoRestoration:
         self.timings[stage] = self.timings.get(stage, 0.0) + now - start
         return now
 
-    def run(self, prepare_references=None) -> RestoreResult:
+    def run(self, prepare_references=None, prepare_profiles=None) -> RestoreResult:
         """Restores the photo; writes ``request.output`` atomically when given.
 
         ``prepare_references``: called after the read, with the warnings list, to get the
-        request's ``ReferenceSet`` (the caller caches analysed references across photos).
+        request's ``ReferenceSet`` (the caller caches analysed references across photos);
+        ``prepare_profiles``: likewise for its ``ProfileSet``.
         """
         request, opts = self.request, self.request.options
         device_before = self.nets.device
@@ -162,6 +186,8 @@ class PhotoRestoration:
         self.check_cancel()
         if prepare_references is not None:
             self.references = prepare_references(self.warnings)
+        if prepare_profiles is not None:
+            self.profiles = prepare_profiles(self.warnings)
         self.timed("references", t)
         if opts.aligned:
             image, faces = self.restore_aligned(photo.rgb)
@@ -192,7 +218,10 @@ class PhotoRestoration:
         )
 
     def note_unused_references(self) -> None:
-        """One line when the references matched none of the restored faces (they show someone else)."""
+        """One line when the references matched none of the restored faces (they show someone else),
+        or a named profile matched none."""
+        if self.profiles:
+            self.profiles.note_unused(self.request.input.name, self.warnings)
         if self.references and not self.references.used:
             self.warnings.append(
                 f"{self.request.input.name}: the references show someone other than the faces in this photo; "
@@ -217,7 +246,7 @@ class PhotoRestoration:
         for n, (index, _) in enumerate(chosen):
             self.check_cancel()
             self.report("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}")
-            restore_face(self.nets, rgb, faces[index], opts, self.references, self.warnings)
+            restore_face(self.nets, rgb, faces[index], opts, self.references, self.warnings, self.profiles)
             t = self.timed("network", t)
         if chosen:
             self.note_unused_references()
@@ -244,7 +273,7 @@ class PhotoRestoration:
                 f"{name}: {width}×{height} is not an aligned face (those are square); drop --aligned to find the faces"
             )
         face = FaceResult.found(0, whole_image_face(rgb))
-        restore_face(self.nets, rgb, face, self.request.options, self.references, self.warnings)
+        restore_face(self.nets, rgb, face, self.request.options, self.references, self.warnings, self.profiles)
         self.note_unused_references()
         self.timings["network"] = time.perf_counter() - t
         assert face.restored is not None

@@ -19,6 +19,9 @@ from .faces.detect import FaceDetector
 from .imageio import read_image
 from .models import ModelStore
 from .pipeline import PhotoRestoration, find_faces, finish_face
+from .profiles.match import LoadedProfile
+from .profiles.store import PROFILE_FILE, Profile, ProfileStore
+from .profiles.use import AUTO, ProfileSet, load_profile
 from .references import GuidanceSettings, ReferenceFace, ReferenceSet, analyse_reference
 from .runtime.networks import Networks
 from .types import FaceResult, ProgressCallback, RestoreOptions, RestoreRequest, RestoreResult
@@ -55,9 +58,12 @@ class Restorer:
         store: ModelStore | None = None,
         backend: str = "auto",
         fidelity: str | None = "auto",
+        profile_store: ProfileStore | None = None,
     ) -> None:
         self.networks = Networks(model, device, store or ModelStore(), backend, fidelity)
         self._references: dict[tuple[str, int], ReferenceFace] = {}
+        self._profiles: dict[Path, tuple[int, LoadedProfile]] = {}
+        self.profile_store = profile_store or ProfileStore()
         self._preview: FacePreview | None = None
 
     # -- what is loaded ----------------------------------------------------------------------------
@@ -133,7 +139,11 @@ class Restorer:
                 opts.references, lambda p: self.analyse_reference(p, opts.detector), warnings, settings
             )
 
-        return run.run(prepare if opts.references else None)
+        def profiles(warnings: list[str]) -> ProfileSet:
+            settings = GuidanceSettings(opts.num_references, opts.identity_guidance, opts.guidance_steps)
+            return ProfileSet.prepare(opts.profile or AUTO, settings, self.loaded_profile, self.profile_store)
+
+        return run.run(prepare if opts.references else None, profiles if opts.profile else None)
 
     def find_faces(
         self, rgb: np.ndarray, options: RestoreOptions, timings: dict[str, float] | None = None
@@ -177,6 +187,15 @@ class Restorer:
         """Adds a reference analysed elsewhere (the GUI analyses them in a helper process, since
         dlib's CNN detector holds the GIL) to the cache that ``analyse_reference`` reads."""
         self._references[_file_key(face.path)] = face
+
+    # -- profiles ----------------------------------------------------------------------------------
+    def loaded_profile(self, profile: Profile) -> LoadedProfile:
+        """``profile`` with its references analysed, cached until its record changes."""
+        stamp = (profile.folder / PROFILE_FILE).stat().st_mtime_ns
+        cached = self._profiles.get(profile.folder)
+        if cached is None or cached[0] != stamp:
+            self._profiles[profile.folder] = (stamp, load_profile(profile))
+        return self._profiles[profile.folder][1]
 
 
 def _file_key(path: Path | str) -> tuple[str, int]:

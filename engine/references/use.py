@@ -41,6 +41,7 @@ class GuidanceSettings:
     count: int = 5
     strength: float | None = None  # None = 1.0 with references
     steps: int = 2
+    explain_gate: bool = True  # say when a face is clear enough to need no references (not for profiles)
 
 
 class ReferenceSet:
@@ -123,7 +124,7 @@ class ReferenceSet:
         embedder = make_embedder(device=restorer.device)
         steered = steered_by_references(aligned, embedder, detection.size)
         if restorer.net.reference is None and (strength <= 0 or not steered):
-            if strength > 0:
+            if strength > 0 and self.settings.explain_gate:
                 warnings.append(
                     f"face {index}: clear enough to be restored from the photo itself; the "
                     "references were checked, and guide only faces too damaged to show who they are"

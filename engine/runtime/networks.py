@@ -9,6 +9,7 @@ falls back to torch, and a GPU out of memory falls back to the CPU.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class Networks:
         self._detectors: dict[str, FaceDetector] = {}
         self._upscalers: dict[str, Upscaler] = {}
         self._parser: FaceParser | None = None
+        self._personal: dict[Path, FaceNetwork] = {}
 
     # -- the restoration network ------------------------------------------------------------------
     @property
@@ -171,6 +173,27 @@ class Networks:
             path = self.store.path(self.model_name)
             self._torch_restorer = FaceRestorer(load_codeformer(path), self.device, self.model_name)
         return self._torch_restorer
+
+    def personalised(self, adapter_path: Path, person: str) -> FaceNetwork:
+        """The restoration network with ``person``'s adapter folded into its weights (the fidelity
+        path unchanged), in torch; kept per adapter file. LikenessError when the adapter was
+        trained for another model than the one in use."""
+        if adapter_path not in self._personal:
+            lora = importlib.import_module("engine.nets.lora")  # TODO(lead): module import once lora.py lands
+            load_adapter, merged = lora.load_adapter, lora.merged
+            adapter = load_adapter(adapter_path)
+            if adapter.model != self.model_name:
+                raise LikenessError(
+                    f"{person}'s adapter was trained for {adapter.model}, not {self.model_name}; "
+                    f"train it again with this model (likeness profile train {person!r})"
+                )
+            base = self.torch_restorer
+            generative = FaceRestorer(merged(base.net, adapter), self.device, f"{self.model_name}+{person}")
+            current = self.face_restorer
+            self._personal[adapter_path] = (
+                TwoPathRestorer(generative, current.fidelity) if isinstance(current, TwoPathRestorer) else generative
+            )
+        return self._personal[adapter_path]
 
     def restore(self, crops: list[np.ndarray], w: float) -> list[np.ndarray]:
         """Restored faces (uint8 RGB, each crop's size), moving to the CPU when a GPU runs out of memory."""
