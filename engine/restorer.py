@@ -23,6 +23,7 @@ from .profiles.match import LoadedProfile
 from .profiles.store import PROFILE_FILE, Profile, ProfileStore
 from .profiles.use import AUTO, ProfileSet, load_profile
 from .references import GuidanceSettings, ReferenceFace, ReferenceSet, analyse_reference
+from .runtime.face_restorer import FaceNetwork
 from .runtime.networks import Networks
 from .types import FaceResult, ProgressCallback, RestoreOptions, RestoreRequest, RestoreResult
 
@@ -189,6 +190,26 @@ class Restorer:
         self._references[_file_key(face.path)] = face
 
     # -- profiles ----------------------------------------------------------------------------------
+    def profile_network(self, face: FaceResult, options: RestoreOptions) -> tuple[FaceNetwork | None, str | None]:
+        """For the live preview: the adapter-folded network of the profile ``face`` shows, and its
+        name ((None, name) for a profile without an adapter; (None, None) for nobody's face)."""
+        if not options.profile:
+            return None, None
+        settings = GuidanceSettings(options.num_references, options.identity_guidance, options.guidance_steps)
+        profiles = ProfileSet.prepare(options.profile, settings, self.loaded_profile, self.profile_store)
+        if not profiles:
+            return None, None
+        found = profiles.match(face.index, face.aligned, face.detection.size)
+        if found is None:
+            return None, None
+        adapter = found.profile.adapter_path
+        if adapter is None:
+            return None, found.name
+        try:
+            return self.networks.personalised(adapter, found.name), found.name
+        except LikenessError:
+            return None, found.name
+
     def loaded_profile(self, profile: Profile) -> LoadedProfile:
         """``profile`` with its references analysed, cached until its record changes."""
         stamp = (profile.folder / PROFILE_FILE).stat().st_mtime_ns
@@ -214,7 +235,8 @@ class FacePreview:
         self.restorer = restorer
         self.max_photos, self.max_encodings = photos, encodings
         self._faces: OrderedDict[int, list[FaceResult]] = OrderedDict()
-        self._encoded: OrderedDict[tuple[int, int], object] = OrderedDict()
+        # (photo, face, profile option) → (the face's adapter network or None, its encoding)
+        self._encoded: OrderedDict[tuple[int, int, str | None], tuple[FaceNetwork | None, object]] = OrderedDict()
         self._device = restorer.device
 
     def faces(self, photo_id: int, path: Path, options: RestoreOptions) -> list[FaceResult]:
@@ -255,16 +277,21 @@ class FacePreview:
         faces = self.faces(photo_id, path, options)
         if not 0 <= face_index < len(faces):
             raise LikenessError(f"{path.name}: face {face_index + 1} is not in this photo any more")
-        aligned = faces[face_index].aligned
-        key = (photo_id, face_index)
-        encoded = self._encoded.get(key)
-        if encoded is None:
-            encoded = self.restorer.encode_face(aligned)
-            self._encoded[key] = encoded
+        face = faces[face_index]
+        aligned = face.aligned
+        key = (photo_id, face_index, options.profile)
+        cached = self._encoded.get(key)
+        if cached is None:
+            network, face.profile = self.restorer.profile_network(face, options)
+            cached = (network, network.encode([aligned]) if network else self.restorer.encode_face(aligned))
+            self._encoded[key] = cached
             while len(self._encoded) > self.max_encodings:
                 self._encoded.popitem(last=False)
         self._encoded.move_to_end(key)
-        return aligned, self.restorer.decode_face(encoded, aligned, w, options.color_fix)
+        network, encoded = cached
+        if network is None:
+            return aligned, self.restorer.decode_face(encoded, aligned, w, options.color_fix)
+        return aligned, finish_face(network.decode(encoded, w)[0], aligned, options.color_fix)
 
     def _drop_encodings(self, photo_id: int) -> None:
         for key in [k for k in self._encoded if k[0] == photo_id]:

@@ -123,7 +123,7 @@ def _with_pose(ref: ReferenceFace, face: ProfileFace) -> ReferenceFace:
 
 def _album_reference(face: AlbumFace, embedder) -> ReferenceFace:
     rgb = read_image(face.photo).rgb
-    detection = DetectedFace(tuple(face.box), 1.0, np.asarray(face.landmarks, np.float32))
+    detection = DetectedFace(face.box, 1.0, np.asarray(face.landmarks, np.float32))
     aligned = align_detection(rgb, detection)
     ref = reference_from_aligned(aligned.crop, embedder=embedder, path=face.photo)
     return replace(ref, detection=detection, yaw=face.yaw)

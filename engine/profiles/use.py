@@ -53,6 +53,10 @@ class ProfileSet:
     def __bool__(self) -> bool:
         return bool(self.profiles)
 
+    def match(self, index: int, aligned: np.ndarray, face_size: float | None) -> LoadedProfile | None:
+        """The profile face ``index`` shows, if exactly one (no notices: the preview's question)."""
+        return match_face(index, aligned, face_size, self.profiles, self.named, make_embedder()).profile
+
     def restore(
         self,
         index: int,
@@ -79,7 +83,8 @@ class ProfileSet:
             return None
         loaded = found.profile
         self.used.add(loaded.name)
-        restorer, personal_plain = networks.torch_restorer, plain
+        restorer = networks.torch_restorer
+        personal_plain: PlainRestore = plain
         adapter = loaded.profile.adapter_path
         if adapter is not None:
             try:
@@ -89,8 +94,10 @@ class ProfileSet:
             else:
                 restorer = getattr(personal, "generative", personal)
 
-                def personal_plain(crop: np.ndarray) -> np.ndarray:
+                def adapted(crop: np.ndarray) -> np.ndarray:
                     return colour(personal.restore([crop], w)[0], crop)
+
+                personal_plain = adapted
 
         if not loaded.references:
             return personal_plain(detail), loaded.name

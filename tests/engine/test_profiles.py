@@ -174,3 +174,18 @@ def test_profile_json_is_plain_and_versioned(tmp_path):
     profile = ProfileStore(tmp_path).create("P", [_face(0)], np.zeros((1, 128), np.float32))
     data = json.loads((profile.folder / PROFILE_FILE).read_text())
     assert data["format"] == 1 and data["name"] == "P" and data["adapter"] is None
+
+
+def test_the_live_preview_names_the_profile_of_a_face_and_ignores_others(people, tmp_path):
+    first, second = people
+    store = ProfileStore(tmp_path / "profiles")
+    create_profile("First", photos=first[:6], store=store, detector="hog")
+    preview = Restorer(profile_store=store).preview()
+    options = RestoreOptions(detector="hog", profile="auto")
+    aligned, restored = preview.render(1, first[7], 0, 0.5, options)
+    assert restored.shape == aligned.shape and preview.faces(1, first[7], options)[0].profile == "First"
+    preview.render(2, second[7], 0, 0.5, options)
+    assert preview.faces(2, second[7], options)[0].profile is None
+    off = replace(options, profile=None)
+    _, plain = preview.render(1, first[7], 0, 0.5, off)
+    assert np.array_equal(plain, restored)  # no adapter yet: the same network
