@@ -41,6 +41,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from .pipeline import finish_face
+    from .profiles.build import create_profile
     from .references import ReferenceCheck, ReferenceFace, analyse_reference, check_against
     from .restorer import EngineStatus, FacePreview, Restorer
 
@@ -54,6 +55,7 @@ _LOADED_ON_USE = {
     "analyse_reference": "engine.references",
     "check_against": "engine.references",
     "finish_face": "engine.pipeline",
+    "create_profile": "engine.profiles.build",
 }
 
 
@@ -100,6 +102,7 @@ __all__ = [
     "analyse_reference",
     "available_devices",
     "check_against",
+    "create_profile",
     "finish_face",
     "make_detector",
     "read_image",

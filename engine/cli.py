@@ -111,8 +111,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             ModelStore().get(args.model)  # LikenessError naming the known models
         if args.device not in DEVICE_NAMES and not args.device.startswith("cuda:"):
             raise LikenessError(f"unknown device {args.device!r}; choose one of {', '.join(DEVICE_NAMES)} or cuda:N")
-        if options.profile not in (None, "auto"):
-            api.ProfileStore().get(options.profile)  # ProfileError naming the profiles there are
+        check_profile(options)
     except LikenessError as err:
         _fail(str(err))
         return 2
@@ -187,6 +186,12 @@ def restore_options(args: argparse.Namespace) -> RestoreOptions:
         guidance_steps=args.guidance_steps,
         profile=args.profile,
     )
+
+
+def check_profile(options: RestoreOptions) -> None:
+    """A named profile must exist (ProfileError naming the profiles there are); "auto" needs none."""
+    if options.profile not in (None, "auto"):
+        api.ProfileStore().get(options.profile)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -264,6 +269,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     try:
         options = restore_options(args)
+        check_profile(options)
         if not args.src.is_dir():
             raise LikenessError(f"{args.src}: not a folder")
         if args.dst.exists() and not args.dst.is_dir():
@@ -441,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"])
     ba.add_argument("--min-face", type=int, default=32)
     ba.add_argument("--format", default="same", choices=OUTPUT_FORMATS)
+    ba.add_argument("--profile", metavar="NAME|auto", help="person profiles to use (as for restore)")
     ba.add_argument(
         "--ray",
         metavar="local|auto|ADDRESS",
