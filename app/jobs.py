@@ -138,6 +138,7 @@ class FaceInfo:
     thumbnail: QImage | None = None
     restored: bool = False
     affine: tuple[float, ...] | None = None  # (2, 3) row by row: photo → aligned face (the preview's framing)
+    profile: str | None = None  # the person profile the face was restored with
 
 
 @dataclass(frozen=True, eq=False)

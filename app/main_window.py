@@ -30,6 +30,7 @@ from engine.api import ModelStore
 
 from . import jobs
 from .actions import Actions, RecentMenu
+from .album_client import AlbumEngine, ApiAlbumEngine, wait_for_stragglers
 from .backend import Backend
 from .dialogs.about import AboutDialog
 from .dialogs.confirm import ask_before_closing
@@ -39,6 +40,7 @@ from .dialogs.settings import SettingsDialog
 from .icons import icon
 from .photos import IMAGE_SUFFIXES, PhotoItem, Roles
 from .presenter import PhotoPresenter, ReferencePresenter
+from .profiles_menu import ProfilesMenu
 from .reference_commands import ReferenceCommands
 from .session import Session, plural
 from .settings import Settings
@@ -48,6 +50,7 @@ from .widgets.controls import ControlPanel
 from .widgets.photo_list import PhotoListView
 from .widgets.stale_banner import StaleBanner
 from .widgets.status_bar import StatusBar
+from .wizard import AlbumWizard
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +65,13 @@ class MainWindow(QMainWindow):
         settings: Settings | None = None,
         store: ModelStore | None = None,
         backend: Backend | None = None,
+        album: AlbumEngine | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
         self._store = store
+        self.album_engine = album  # the album wizard's engine; engine.api when None
+        self.wizard: AlbumWizard | None = None
         self.setWindowTitle("Likeness")
         self.setWindowIcon(icon("face"))
         self.setAcceptDrops(True)
@@ -83,6 +89,9 @@ class MainWindow(QMainWindow):
         self.act = Actions(self, self, self.compare, self.references)
         self.recent_menu = RecentMenu(self.settings, self.open_paths, self)
         self.act.fill_menus(self.menuBar(), self.recent_menu)
+        self.profiles_menu = ProfilesMenu(lambda: self.album().profiles(), self.personalise_dialog, self)
+        help_menu = self.menuBar().actions()[-1]
+        self.menuBar().insertMenu(help_menu, self.profiles_menu)
         self.toolbar = self.act.toolbar()
         self.addToolBar(self.toolbar)
         self.status = StatusBar(self)
@@ -346,6 +355,28 @@ class MainWindow(QMainWindow):
     def about_dialog(self) -> None:
         AboutDialog(self.store(), self.session.engine_state.info, self).exec()
 
+    def album(self) -> AlbumEngine:
+        if self.album_engine is None:
+            self.album_engine = ApiAlbumEngine()
+        return self.album_engine
+
+    def personalise_dialog(self) -> AlbumWizard:
+        """Profiles → Personalise from an Album…: the wizard, beside the window (one at a time)."""
+        if self.wizard is None:
+            self.wizard = AlbumWizard(self.album(), self.settings, self)
+            self.wizard.profiles_changed.connect(self.profiles_menu.refresh)
+            self.wizard.finished.connect(self._wizard_closed)
+        self.wizard.show()
+        self.wizard.raise_()
+        self.wizard.activateWindow()
+        return self.wizard
+
+    def _wizard_closed(self, _result: int) -> None:
+        self.profiles_menu.refresh()
+        if self.wizard is not None:
+            self.wizard.deleteLater()
+            self.wizard = None
+
     # -- misc ----------------------------------------------------------------------------------
     def _on_job_done(self, message: jobs.JobDone) -> None:
         self._update_actions()
@@ -387,8 +418,11 @@ class MainWindow(QMainWindow):
                     self._close_after_export = self.export_dialog()
                 return
         self._closing = True
+        if self.wizard is not None:
+            self.wizard.reject()  # stops its scan and training; both resume next time
         self.settings.set("geometry", bytes(self.saveGeometry().data()))
         self.settings.set("splitter", bytes(self.splitter.saveState().data()))
         self.settings.sync()
         self.session.shutdown()
+        wait_for_stragglers()
         super().closeEvent(event)

@@ -118,6 +118,7 @@ class Session(QObject):
             background=s.get("background"),
             detector=s.get("detector"),
             jpeg_quality=s.get("jpeg_quality"),
+            profile="auto" if s.get("use_profiles") else None,
         )
 
     def options_for(self, item: PhotoItem) -> RestoreOptions:

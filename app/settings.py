@@ -101,6 +101,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=5,
     ),
     Setting(
+        "use_profiles",
+        bool,
+        True,
+        "Use person profiles",
+        "Restore each face that shows a person you made a profile of (Profiles → Personalise from an "
+        "Album…) with that profile; the face's number tag then shows the name.",
+        "Restoration",
+    ),
+    Setting(
         "min_face",
         int,
         32,
@@ -206,6 +215,7 @@ SETTINGS: tuple[Setting, ...] = (
         choices=(("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")),
     ),
     Setting("recent_files", list, [], "Recent files"),
+    Setting("album_folder", str, "", "Last album folder"),
     Setting("geometry", bytes, b"", "Window geometry"),
     Setting("splitter", bytes, b"", "Panel sizes"),
 )

@@ -46,7 +46,8 @@ def face_info(face: FaceResult) -> jobs.FaceInfo:
     x0, y0, x1, y1 = (float(v) for v in face.box)
     crop = thumbnail(face.aligned, FACE_THUMB)
     affine = tuple(float(v) for v in face.affine.ravel())
-    return jobs.FaceInfo(face.index, (x0, y0, x1, y1), float(face.detection.score), crop, face.selected, affine)
+    score = float(face.detection.score)
+    return jobs.FaceInfo(face.index, (x0, y0, x1, y1), score, crop, face.selected, affine, face.profile)
 
 
 def face_infos(faces: list[FaceResult]) -> list[jobs.FaceInfo]:

@@ -40,6 +40,8 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from .album.index import Album, open_album
+    from .album.scan import scan_album
     from .pipeline import finish_face
     from .profiles.build import create_profile
     from .references import ReferenceCheck, ReferenceFace, analyse_reference, check_against
@@ -56,6 +58,9 @@ _LOADED_ON_USE = {
     "check_against": "engine.references",
     "finish_face": "engine.pipeline",
     "create_profile": "engine.profiles.build",
+    "scan_album": "engine.album.scan",
+    "open_album": "engine.album.index",
+    "Album": "engine.album.index",
 }
 
 
@@ -68,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AdapterRecord",
+    "Album",
     "AlbumFace",
     "AlbumProgress",
     "Person",
@@ -102,6 +108,8 @@ __all__ = [
     "analyse_reference",
     "available_devices",
     "check_against",
+    "open_album",
+    "scan_album",
     "create_profile",
     "finish_face",
     "make_detector",

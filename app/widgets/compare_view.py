@@ -22,6 +22,12 @@ INCLUDED = QColor(80, 200, 120)
 EXCLUDED = QColor(235, 90, 80)
 SELECTED = QColor(255, 255, 255)
 STALE = QColor(200, 120, 10, 220)  # the label of an out-of-date result
+PROFILE = QColor(60, 90, 170, 220)  # the tag of a face restored with a person profile
+
+
+def badge_text(face: FaceInfo) -> str:
+    """A face's tag: its number, and the profile it was restored with ("2 · Anna")."""
+    return f"{face.index + 1} · {face.profile}" if face.profile else str(face.index + 1)
 
 
 class CompareView(QWidget):
@@ -279,13 +285,15 @@ class CompareView(QWidget):
                 )
             )
             p.drawRoundedRect(r, 3, 3)
-            # number tag
-            tag = QRectF(r.left(), r.bottom() + 3, 22, 18)
+            # number tag, with the person profile the face was restored with
+            text = badge_text(face)
+            width = max(22, p.fontMetrics().horizontalAdvance(text) + 10)
+            tag = QRectF(r.left(), r.bottom() + 3, width, 18)
             p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(0, 0, 0, 170))
+            p.setBrush(PROFILE if face.profile else QColor(0, 0, 0, 170))
             p.drawRoundedRect(tag, 4, 4)
             p.setPen(QColor(255, 255, 255))
-            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, str(face.index + 1))
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
             # include/exclude badge
             b = self.badge_rect(pane, face)
             p.setPen(QPen(QColor(255, 255, 255), 1.5))
@@ -374,8 +382,9 @@ class CompareView(QWidget):
                 self.setCursor(Qt.CursorShape.SplitHCursor)
             elif face is not None:
                 self.setCursor(Qt.CursorShape.PointingHandCursor)
+                person = f" (restored as {face.profile})" if face.profile else ""
                 self.setToolTip(
-                    f"Face {face.index + 1}: "
+                    f"Face {face.index + 1}{person}: "
                     + (
                         "click the badge to leave it as it is"
                         if face.index not in self.excluded

@@ -12,8 +12,9 @@ the lowest cut (most recall) whose mean precision is at least 0.99, a margin ove
 for: 0.93 (mean precision 0.993, recall 0.86; the worst album 0.92, from two look-alike
 identities). Centring the vectors on the calibration's mean face, complete and weighted linkage,
 and ejecting faces far from their group's mean after the cut all did worse at equal precision.
-Held-out figures, from a real scan of an album of held-out identities' photos, come from the same
-script's report.
+On held-out identities, a real ``scan_album`` (HOG) of an album of all 612 photos of the 55
+held-out identities plus two other files, pairwise precision is 0.995 and recall 0.90 (90 people,
+62 with two faces or more; 3 hold two identities), from the same script's report.
 """
 
 from __future__ import annotations

@@ -163,7 +163,9 @@ class Album:
         name = next((p.name for p in people if p.name), "")
         with _transaction(self._db):
             for other in people[1:]:
-                self._db.execute("UPDATE members SET person_id = ? WHERE person_id = ?", (keep.person_id, other.person_id))
+                self._db.execute(
+                    "UPDATE members SET person_id = ? WHERE person_id = ?", (keep.person_id, other.person_id)
+                )
                 self._db.execute("DELETE FROM people WHERE person_id = ?", (other.person_id,))
             self._db.execute("UPDATE people SET name = ?, confirmed = 1 WHERE person_id = ?", (name, keep.person_id))
             self._db.execute("UPDATE members SET pinned = 1 WHERE person_id = ?", (keep.person_id,))
@@ -197,9 +199,7 @@ class Album:
         with _transaction(self._db):
             for face_id in ids:
                 row = self._db.execute("SELECT person_id FROM members WHERE face_id = ?", (face_id,)).fetchone()
-                self._db.execute(
-                    "INSERT OR REPLACE INTO rejected VALUES (?, ?)", (face_id, row[0] if row else None)
-                )
+                self._db.execute("INSERT OR REPLACE INTO rejected VALUES (?, ?)", (face_id, row[0] if row else None))
                 self._db.execute("DELETE FROM members WHERE face_id = ?", (face_id,))
 
     def forget(self) -> None:
@@ -262,8 +262,7 @@ class Album:
         with _transaction(self._db):
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             orphans = [
-                row[0]
-                for row in self._db.execute("SELECT sha FROM photos WHERE sha NOT IN (SELECT sha FROM files)")
+                row[0] for row in self._db.execute("SELECT sha FROM photos WHERE sha NOT IN (SELECT sha FROM files)")
             ]
             for sha in orphans:
                 self._db.execute(
@@ -296,7 +295,9 @@ class Album:
 
     def write_groups(self, groups: Sequence[Sequence[str]]) -> None:
         """Stores a new grouping (lists of face ids), keeping person ids where the groups overlap."""
-        members = {f: (p, bool(pin)) for f, p, pin in self._db.execute("SELECT face_id, person_id, pinned FROM members")}
+        members = {
+            f: (p, bool(pin)) for f, p, pin in self._db.execute("SELECT face_id, person_id, pinned FROM members")
+        }
         confirmed = {row[0] for row in self._db.execute("SELECT person_id FROM people WHERE confirmed = 1")}
         ids: list[str | None] = [None] * len(groups)
         taken: set[str] = set()
@@ -324,9 +325,7 @@ class Album:
                 person_id = ids[k] or self._new_person_id(group, taken)
                 taken.add(person_id)
                 self._db.execute("INSERT OR IGNORE INTO people (person_id) VALUES (?)", (person_id,))
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO members VALUES (?, ?, 0)", [(f, person_id) for f in group]
-                )
+                self._db.executemany("INSERT OR IGNORE INTO members VALUES (?, ?, 0)", [(f, person_id) for f in group])
             self._drop_empty_people()
 
     # -- inside -------------------------------------------------------------------------------
@@ -366,9 +365,7 @@ class Album:
         raise LikenessError("could not find a free person id")  # 1000 collisions: never in practice
 
     def _drop_empty_people(self) -> None:
-        self._db.execute(
-            "DELETE FROM people WHERE confirmed = 0 AND person_id NOT IN (SELECT person_id FROM members)"
-        )
+        self._db.execute("DELETE FROM people WHERE confirmed = 0 AND person_id NOT IN (SELECT person_id FROM members)")
 
 
 class _transaction:
@@ -382,3 +379,8 @@ class _transaction:
 
     def __exit__(self, kind: object, *exc: object) -> None:
         self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def open_album(folder: str | Path, root: str | Path | None = None) -> Album:
+    """A scanned album's people and faces (LikenessError naming the folder when it was never scanned)."""
+    return Album.open(folder, root)

@@ -72,8 +72,11 @@ def scan_album(
             else:
                 unknown.append((rel, st))
         for n, (rel, st) in enumerate(unknown):
-            tell(AlbumProgress(n, len(unknown), f"reading {rel}"))
-            current[rel] = FileState(st.st_size, st.st_mtime_ns, content_hash(folder / rel))
+            tell(AlbumProgress(n, len(unknown), f"checking {rel}"))
+            try:
+                current[rel] = FileState(st.st_size, st.st_mtime_ns, content_hash(folder / rel))
+            except OSError as err:  # gone since the listing, or not ours to read
+                report.unreadable.append(f"{rel}: {err.strerror or err}")
         cached = {rel: s for rel, s in current.items() if s.sha in photos}
         album.record_files({rel: s for rel, s in cached.items() if known.get(rel) != s})
         gone = [rel for rel in known if rel not in images]
@@ -85,13 +88,15 @@ def scan_album(
         report.cached = len(current) - sum(len(files) for files in todo.values())
         if todo:
             _process(album, folder, todo, make_detector(detector), report, tell, cancel)
+            report.removed += album.remove_files([])  # the old content of photos that changed
         if report.processed or report.removed or album.needs_grouping():
             tell(AlbumProgress(0, 1, "grouping faces into people"))
             faces, fixed = album.grouping()
             groups = cluster_faces(np.stack([f.embedding for f in faces]), fixed=fixed) if faces else []
             album.write_groups([[faces[i].face_id for i in group] for group in groups])
         errors = album.known_photos()
-        report.unreadable = sorted(f"{rel}: {errors[s.sha]}" for rel, s in current.items() if errors.get(s.sha))
+        report.unreadable += [f"{rel}: {errors[s.sha]}" for rel, s in current.items() if errors.get(s.sha)]
+        report.unreadable.sort()
         report.faces = len(album.faces())
         report.people = len(album.people())
     report.seconds = time.perf_counter() - started
@@ -111,9 +116,7 @@ def _process(
     embedder = make_embedder()
     for n, (sha, files) in enumerate(todo.items()):
         if cancel is not None and cancel.is_set():
-            raise CancelledError(
-                f"album scan cancelled after {n} of {len(todo)} new photos; scan again to carry on"
-            )
+            raise CancelledError(f"album scan cancelled after {n} of {len(todo)} new photos; scan again to carry on")
         rel = min(files)
         tell(AlbumProgress(n, len(todo), rel))
         try:
@@ -123,7 +126,7 @@ def _process(
         else:
             album.record_photo(sha, files, faces)
         report.processed += len(files)
-        tell(AlbumProgress(n + 1, len(todo), rel))
+    tell(AlbumProgress(len(todo), len(todo), "every new photo read"))
 
 
 def photo_faces(path: Path, sha: str, detector: FaceDetector, embedder) -> list[AlbumFace]:
@@ -158,11 +161,12 @@ def face_quality(sharpness: float, size: float, yaw: float) -> float:
     """0..1: how good a reference the face makes, from its size, sharpness and pose.
 
     Each part rises from 0 to 1 over the range that matters: size 40 → 200 px (a face under
-    ~40 px has little identity left), sharpness 5 → 300 (variance of the Laplacian at 512², on a
-    log scale: blur halves it again and again), yaw 45° → 0° (profiles are poor references).
+    ~40 px has little identity left), sharpness 2 → 100 (variance of the Laplacian of the face
+    enlarged to 512², log scale; sharp portraits in the faces set read 20-60), yaw 45° → 0°
+    (profiles are poor references).
     """
     by_size = min(max((size - 40.0) / 160.0, 0.0), 1.0)
-    by_sharpness = min(max(math.log(max(sharpness, 1e-6) / 5.0) / math.log(60.0), 0.0), 1.0)
+    by_sharpness = min(max(math.log(max(sharpness, 1e-6) / 2.0) / math.log(50.0), 0.0), 1.0)
     by_pose = min(max(1.0 - abs(yaw) / 45.0, 0.0), 1.0)
     return round(0.4 * by_size + 0.4 * by_sharpness + 0.2 * by_pose, 4)
 
@@ -171,6 +175,7 @@ def list_images(folder: Path) -> tuple[dict[str, os.stat_result], int]:
     """(image path relative to ``folder`` → its stat, number of other files), recursively.
 
     Folder links are not followed (an album linking to itself would never end); file links are.
+    Hidden files, dangling links and names that are not valid UTF-8 count as other files.
     """
     images: dict[str, os.stat_result] = {}
     others = 0
@@ -178,7 +183,7 @@ def list_images(folder: Path) -> tuple[dict[str, os.stat_result], int]:
         dirs.sort()
         for name in sorted(files):
             path = Path(top) / name
-            if path.suffix.lower() not in IMAGE_SUFFIXES or name.startswith("."):
+            if path.suffix.lower() not in IMAGE_SUFFIXES or name.startswith(".") or not _utf8(path):
                 others += 1
                 continue
             try:
@@ -188,6 +193,15 @@ def list_images(folder: Path) -> tuple[dict[str, os.stat_result], int]:
                 continue
             images[path.relative_to(folder).as_posix()] = st
     return images, others
+
+
+def _utf8(path: Path) -> bool:
+    """Whether the name can be stored (a name of undecodable bytes is left out, as a non-image)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def content_hash(path: Path) -> str:
