@@ -266,14 +266,14 @@ class TrainPage(QWizardPage):
     def _on_step(self, data: dict) -> None:
         if data.get("done"):
             return
-        step, steps = int(data.get("step", 0)), int(data.get("steps", 0))
+        step, steps = int(data.get("step") or 0), int(data.get("steps") or 0)
         if steps > 0:
             self.bar.setRange(0, steps)
             self.bar.setValue(min(step, steps))
         parts = [f"Step {step} of {steps}" if steps else f"Step {step}"]
-        if "loss" in data:
+        if isinstance(data.get("loss"), int | float):
             parts.append(f"loss {float(data['loss']):.4f}")
-        if "eta_s" in data:
+        if isinstance(data.get("eta_s"), int | float):  # null until a few steps are timed
             parts.append(eta_text(float(data["eta_s"])))
         self.status.setText(" · ".join(parts))
 
