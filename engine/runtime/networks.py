@@ -9,7 +9,6 @@ falls back to torch, and a GPU out of memory falls back to the CPU.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..faces.paste import face_mask
 from ..models import ModelStore
 from ..nets.codeformer import load_codeformer
 from ..nets.fidelity import load_fidelity
+from ..nets.lora import load_adapter, merged
 from .device import describe_device, resolve_device
 from .face_restorer import FaceNetwork, FaceRestorer
 from .onnx_restorer import OnnxFaceRestorer, export_cached
@@ -179,8 +179,6 @@ class Networks:
         path unchanged), in torch; kept per adapter file. LikenessError when the adapter was
         trained for another model than the one in use."""
         if adapter_path not in self._personal:
-            lora = importlib.import_module("engine.nets.lora")  # TODO(lead): module import once lora.py lands
-            load_adapter, merged = lora.load_adapter, lora.merged
             adapter = load_adapter(adapter_path)
             if adapter.model != self.model_name:
                 raise LikenessError(
