@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -42,6 +43,7 @@ TARGET_PREFIXES = ("encoder.", "feat_emb", "ft_layers.", "idx_pred_layer.", "fus
 #: Never adapted: the codebook and the decoder are what every person's faces are made of.
 FROZEN_PREFIXES = ("quantize.", "generator.")
 _A, _B = "lora_A", "lora_B"
+NetT = TypeVar("NetT", bound=nn.Module)
 
 
 class AdapterError(LikenessError):
@@ -133,14 +135,18 @@ def _target_of(key: str) -> str:
 # ----------------------------------------------------------------------------- attaching
 
 
+def _parametrizations(module: nn.Module) -> nn.ModuleDict:
+    return cast(nn.ModuleDict, module.parametrizations)
+
+
 def lora_modules(net: nn.Module) -> dict[str, LoRADelta]:
     """The LoRA parametrizations attached to ``net``, by target."""
     found = {}
     for name, module in net.named_modules():
         if not parametrize.is_parametrized(module):
             continue
-        for param, plist in module.parametrizations.items():  # type: ignore[union-attr]
-            for p in plist:
+        for param, plist in _parametrizations(module).items():
+            for p in cast(nn.ModuleList, plist):
                 if isinstance(p, LoRADelta):
                     found[f"{name}:{param}"] = p
     return found
@@ -292,19 +298,39 @@ def adapter_deltas(net: nn.Module, adapter: Adapter) -> dict[str, torch.Tensor]:
     return deltas
 
 
-def merged(net: nn.Module, adapter: Adapter) -> nn.Module:
+def merged(net: NetT, adapter: Adapter) -> NetT:
     """A copy of ``net`` with ``adapter`` folded into its weights (``net`` itself is not changed).
 
     An adapter attached to ``net`` (training) is left out of the copy first: the result is the
     base network plus ``adapter``.
     """
-    out = copy.deepcopy(net)
-    remove_lora(out, merge=False)
+    out = _plain_copy(net)
     with torch.no_grad():
         for target, delta in adapter_deltas(out, adapter).items():
             module_name, param = _split(target)
             weight = getattr(out.get_submodule(module_name), param)
             weight.add_(delta.to(weight.device, weight.dtype))
+    return out
+
+
+def _plain_copy(net: NetT) -> NetT:
+    """A deep copy of ``net`` without its LoRA parametrizations (base weights only).
+
+    Not ``remove_parametrizations`` on a copy: a deep copy shares the parametrized module classes
+    with the original, and removing deletes the weight's property from that shared class.
+    """
+    out = copy.deepcopy(net)
+    for module in out.modules():
+        if not parametrize.is_parametrized(module):
+            continue
+        plists = _parametrizations(module)
+        if not all(isinstance(p, LoRADelta) for plist in plists.values() for p in cast(nn.ModuleList, plist)):
+            raise ValueError("the network has parametrizations other than LoRA")
+        originals = {name: cast(torch.Tensor, plist.original) for name, plist in plists.items()}
+        module.__class__ = module.__class__.__bases__[0]  # the class before parametrization
+        del module._modules["parametrizations"]
+        for name, weight in originals.items():
+            module.register_parameter(name, nn.Parameter(weight.detach(), requires_grad=weight.requires_grad))
     return out
 
 
