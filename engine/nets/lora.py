@@ -31,10 +31,13 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import LikenessError
+from ..files import write_bytes
 
 FORMAT = "likeness-lora/1"
 DEFAULT_RANK = 4
@@ -221,9 +224,6 @@ def save_adapter(path: str | Path, state: Mapping[str, torch.Tensor], meta: Mapp
     ``meta`` needs ``rank`` and ``alpha`` and should name the base ``model`` and its
     ``model_sha256``; ``format`` and ``targets`` are added here.
     """
-    from safetensors.torch import save
-
-    from ..files import write_bytes
 
     for needed in ("rank", "alpha"):
         if needed not in meta:
@@ -240,7 +240,6 @@ def save_adapter(path: str | Path, state: Mapping[str, torch.Tensor], meta: Mapp
 def load_adapter(path: str | Path, *, model_sha256: str | None = None) -> Adapter:
     """An adapter file; AdapterError (a LikenessError naming the file) when it is not one, or, with
     ``model_sha256``, when it was made for another model file."""
-    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     try:

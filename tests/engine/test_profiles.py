@@ -7,16 +7,21 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from engine import cli
 from engine.api import RestoreOptions, Restorer, RestoreRequest
 from engine.identity import make_embedder
-from engine.imageio import write_image
+from engine.imageio import read_image, write_image
+from engine.models import ModelStore
+from engine.nets import lora
+from engine.nets.codeformer import load_codeformer
 from engine.profiles.build import create_profile
 from engine.profiles.match import MATCH, UNSURE, match_face
-from engine.profiles.store import PROFILE_FILE, ProfileError, ProfileFace, ProfileStore
+from engine.profiles.store import ADAPTER_FILE, PROFILE_FILE, AdapterRecord, ProfileError, ProfileFace, ProfileStore
 from engine.profiles.use import load_profile
 from engine.references import analyse_reference
 from tests.conftest import shared_path
@@ -189,3 +194,52 @@ def test_the_live_preview_names_the_profile_of_a_face_and_ignores_others(people,
     off = replace(options, profile=None)
     _, plain = preview.render(1, first[7], 0, 0.5, off)
     assert np.array_equal(plain, restored)  # no adapter yet: the same network
+
+
+def _with_adapter(store: ProfileStore, name: str, model: str = "likeness-lite") -> None:
+    """Gives profile ``name`` an adapter that visibly changes the network (random LoRA weights)."""
+    net = load_codeformer(ModelStore().path("likeness-lite"))
+    lora.add_lora(net, rank=4)
+    generator = torch.Generator().manual_seed(0)
+    state = {k: torch.randn(v.shape, generator=generator) * 0.05 for k, v in lora.adapter_state(net).items()}
+    profile = store.get(name)
+    lora.save_adapter(profile.folder / ADAPTER_FILE, state, {"model": model, "rank": 4, "alpha": 4})
+    record = AdapterRecord(ADAPTER_FILE, model, "", 4, 6, 1, 0.1)
+    store.save(replace(profile, adapter=record))
+
+
+def test_an_adapter_changes_its_persons_faces_only(people, tmp_path):
+    first, second = people
+    store = ProfileStore(tmp_path / "profiles")
+    create_profile("First", photos=first[:6], store=store, detector="hog")
+    damaged = tmp_path / "damaged.png"  # small and soft: the generative network has a share
+    rgb = read_image(first[7]).rgb
+    write_image(
+        damaged, cv2.GaussianBlur(cv2.resize(rgb, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA), (0, 0), 1.2)
+    )
+    named = RestoreOptions(detector="hog", upscale=1, profile="First")
+    before = Restorer(profile_store=store).restore(RestoreRequest(damaged, None, named))
+    _with_adapter(store, "First")
+    restorer = Restorer(profile_store=store)
+    after = restorer.restore(RestoreRequest(damaged, None, named))
+    assert [f.profile for f in after.faces if f.selected] == ["First"]
+    x0, y0, x1, y1 = (int(v) for v in after.faces[0].box)
+    face_change = np.abs(before.image.astype(int) - after.image.astype(int))[y0:y1, x0:x1].mean()
+    assert face_change > 0.3, face_change  # the adapter's network restored it (identical otherwise)
+    plain = RestoreOptions(detector="hog", upscale=1)
+    other, other_auto = (
+        restorer.restore(RestoreRequest(second[7], None, o)) for o in (plain, replace(plain, profile="auto"))
+    )
+    assert np.array_equal(other.image, other_auto.image)
+
+
+def test_an_adapter_for_another_model_is_not_used_and_says_so(people, tmp_path):
+    first, _ = people
+    store = ProfileStore(tmp_path / "profiles")
+    create_profile("First", photos=first[:6], store=store, detector="hog")
+    _with_adapter(store, "First", model="codeformer")
+    restorer = Restorer(profile_store=store)
+    plain = RestoreOptions(detector="hog", upscale=1)
+    result = restorer.restore(RestoreRequest(first[7], None, replace(plain, profile="First")))
+    assert any("adapter was trained for codeformer, not likeness-lite" in w for w in result.warnings)
+    assert np.array_equal(result.image, restorer.restore(RestoreRequest(first[7], None, plain)).image)
