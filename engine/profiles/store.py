@@ -7,6 +7,7 @@ it (albums are private data)::
     faces/NN.png          each reference face aligned to the FFHQ 512 template
     embeddings.npy        each face's identity vector (dlib, mirror-averaged), rows in faces order
     adapter.safetensors   the person's LoRA adapter, once trained (``training.personalise``)
+    adapter-preview.png   before/after on one of the person's own photos, degraded (the wizard shows it)
     training/             the adapter's training state while it trains (resume), then removed
 
 ``profile.json`` is written atomically and last, so a profile either exists whole or not at all.
