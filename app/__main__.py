@@ -1,6 +1,7 @@
 """``python -m app [photos or folders...]``: the Likeness desktop app.
 
 Paths given on the command line are opened, so a file manager's "Open with…" works.
+``--self-test`` checks the installation (``app.selftest``) and exits 0 or 1.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def create_window(argv: list[str], backend: Backend | None = None):
     from PySide6.QtWidgets import QApplication
 
     from . import probe, recovery
-    from .icons import icon
+    from .icons import app_icon
     from .main_window import MainWindow
     from .settings import Settings
     from .theme import apply_theme, follow_system
@@ -36,7 +37,7 @@ def create_window(argv: list[str], backend: Backend | None = None):
     app = existing if isinstance(existing, QApplication) else QApplication(argv)
     app.setApplicationDisplayName("Likeness")
     app.setDesktopFileName("likeness")
-    app.setWindowIcon(icon("face"))
+    app.setWindowIcon(app_icon())
     settings = Settings()
     apply_theme(app, settings.get("theme"))
     follow_system(app, lambda: settings.get("theme"))
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None, backend: Backend | None = None) -> int:
     from .logs import setup_logging
 
     argv = list(sys.argv if argv is None else argv)
+    if "--self-test" in argv:  # the installation checks itself, the window included (app.selftest)
+        from .selftest import main as self_test
+
+        return self_test()
     from .system_check import check
 
     problem = check()  # Qt's own abort on missing X11 libraries names only one of them

@@ -14,6 +14,8 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QIconEngine,
+    QImage,
+    QLinearGradient,
     QPainter,
     QPainterPath,
     QPalette,
@@ -224,3 +226,40 @@ def icon(name: str) -> QIcon:
     engine = VectorIconEngine(name)
     _ENGINES.append(engine)
     return QIcon(engine)
+
+
+def app_icon_image(side: int) -> QImage:
+    """The application's icon: the face glyph in white on a warm rounded square (desktop, installers)."""
+    image = QImage(side, side, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    p = QPainter(image)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.scale(side / 24.0, side / 24.0)
+    gradient = QLinearGradient(0, 0, 24, 24)
+    gradient.setColorAt(0.0, QColor("#e0a15e"))
+    gradient.setColorAt(1.0, QColor("#8a4b2a"))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(gradient)
+    p.drawRoundedRect(QRectF(0.5, 0.5, 23, 23), 5, 5)
+    p.translate(12, 12)
+    p.scale(0.8, 0.8)
+    p.translate(-12, -11.5)
+    white = QColor("white")
+    p.setPen(_pen(white, 1.6))
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    p.drawEllipse(QRectF(5, 3, 14, 17))
+    p.setPen(_pen(white, 2.2))
+    p.drawPoint(QPointF(9.5, 10))
+    p.drawPoint(QPointF(14.5, 10))
+    p.setPen(_pen(white, 1.6))
+    p.drawArc(QRectF(9, 12, 6, 4), 200 * 16, 140 * 16)
+    p.end()
+    return image
+
+
+def app_icon() -> QIcon:
+    """``app_icon_image`` at the sizes window managers ask for."""
+    result = QIcon()
+    for side in (16, 24, 32, 48, 64, 128, 256):
+        result.addPixmap(QPixmap.fromImage(app_icon_image(side)))
+    return result

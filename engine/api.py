@@ -29,6 +29,7 @@ from .faces.detect import DetectedFace, make_detector
 from .imageio import Photo, read_image, write_image
 from .models import ModelRecord, ModelStore
 from .profiles.store import AdapterRecord, Profile, ProfileError, ProfileFace, ProfileStore
+from .selftest import run_self_test
 from .types import (
     MAX_REFERENCES,
     FaceResult,
@@ -114,5 +115,6 @@ __all__ = [
     "finish_face",
     "make_detector",
     "read_image",
+    "run_self_test",
     "write_image",
 ]

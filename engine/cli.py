@@ -335,7 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="likeness", description="Restore faces in old photos, keeping each person recognisable."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation: versions, devices, and a restoration of the bundled sample; exit 0 or 1",
+    )
+    sub = parser.add_subparsers(dest="command", required=False, metavar="COMMAND")
 
     r = sub.add_parser("restore", help="restore the faces in photos (files or folders)")
     r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
@@ -496,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     if dashed is not None:
         _fail(f"{dashed}: a file whose name starts with '-' reads as an option; write ./{dashed} or put -- before it")
         return 2
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None and not args.self_test:
+        parser.error("a command is required (or --self-test)")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -504,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     # A polite kill (SIGTERM) unwinds like Ctrl-C, so no half-written file is left behind.
     previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
+        if args.command is None:
+            from .selftest import run_self_test
+
+            return run_self_test()
         return args.func(args)
     except LikenessError as err:
         _fail(str(err))

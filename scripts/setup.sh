@@ -12,9 +12,19 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # pip warns about index folders this workplace lists but lacks; the warnings are noise.
 pip_() { "${PIP[@]}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
-extras="." stamp=".venv/.likeness-installed"
+# ONNX Runtime: the CPU package, or LIKENESS_ONNXRUNTIME=gpu for onnxruntime-gpu (never both).
+ort=${LIKENESS_ONNXRUNTIME:-cpu}
+case "$ort" in cpu|gpu) ;; *) echo "likeness setup: LIKENESS_ONNXRUNTIME must be cpu or gpu" >&2; exit 2;; esac
+extras=".[$ort]" stamp=".venv/.likeness-installed-$ort"
 if [ "${1:-}" = "--test" ]; then
-    extras=".[test]" stamp=".venv/.likeness-installed-test"
+    extras=".[$ort,test]" stamp=".venv/.likeness-installed-$ort-test"
+fi
+other=onnxruntime-gpu
+[ "$ort" = gpu ] && other=onnxruntime
+if .venv/bin/python -m pip show -q "$other" >/dev/null 2>&1; then
+    echo "likeness setup: removing $other (one ONNX Runtime package only)"
+    "${PIP[@]}" uninstall -y -q onnxruntime onnxruntime-gpu
+    rm -f .venv/.likeness-installed*
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "likeness setup: installing dependencies (torch comes from local disk where available)"

@@ -6,8 +6,9 @@ import platform
 from importlib import metadata
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import qVersion
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtCore import QUrl, qVersion
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from ..logs import log_file
 
@@ -68,6 +69,16 @@ class AboutDialog(QDialog):
         self.text.setHtml(about_html(store, engine_info))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        self.open_logs = QPushButton("Open Log Folder")
+        self.open_logs.setToolTip(str(log_file().parent))
+        self.open_logs.clicked.connect(self.show_logs)
+        buttons.addButton(self.open_logs, QDialogButtonBox.ButtonRole.ActionRole)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)
         layout.addWidget(buttons)
+
+    def show_logs(self) -> None:
+        """The log folder in the file manager (created if Likeness has not logged anything yet)."""
+        folder = log_file().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
