@@ -35,7 +35,7 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
-from ..errors import CheckpointFormatError, ModelMissingError, NoFaceFoundError
+from ..errors import CheckpointFormatError, LikenessError, ModelMissingError, NoFaceFoundError
 
 log = logging.getLogger(__name__)
 
@@ -270,12 +270,17 @@ class CascadeDetector:
         return self._cnn.detect(rgb, min_face=min_face)
 
 
+def retinaface_available() -> bool:
+    """facexlib and torchvision are installed (a development install; the bundle leaves them out)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("facexlib", "torchvision"))
+
+
 def make_detector(
     name: DetectorName | str = "auto", retinaface_weights: Path | None = None, device: str = "cpu"
 ) -> FaceDetector:
     """A detector by name; "auto" is RetinaFace when its weights exist, else ``CascadeDetector``."""
     if name == "auto":
-        if retinaface_weights is None or not Path(retinaface_weights).is_file():
+        if retinaface_weights is None or not Path(retinaface_weights).is_file() or not retinaface_available():
             return CascadeDetector()
         name = "retinaface"
     if name == "cnn":
@@ -283,6 +288,11 @@ def make_detector(
     if name == "hog":
         return DlibHogDetector()
     if name == "retinaface":
+        if not retinaface_available():
+            raise LikenessError(
+                "the RetinaFace detector needs facexlib and torchvision, which this installation lacks "
+                "(the app's bundle leaves them out); use --detector auto, hog or cnn"
+            )
         if retinaface_weights is None:
             raise ModelMissingError("the RetinaFace detector needs its weights; install the retinaface model")
         return RetinaFaceDetector(retinaface_weights, device=device)

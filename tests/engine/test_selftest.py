@@ -66,3 +66,16 @@ def test_the_app_self_test_opens_and_closes_the_window_offscreen(tmp_path):
     assert "ok   window: shown on offscreen" in done.stdout
     assert "ok   window closed" in done.stdout
     assert not (tmp_path / "config" / "Likeness").exists()  # the user's settings were not touched
+
+
+def test_without_facexlib_auto_detection_falls_back_and_retinaface_says_why(monkeypatch, tmp_path):
+    """The bundle leaves facexlib out: installed RetinaFace weights must not break "auto"."""
+    from engine.errors import LikenessError
+    from engine.faces import detect
+
+    weights = tmp_path / "retinaface.pth"
+    weights.write_bytes(b"weights")
+    monkeypatch.setattr(detect, "retinaface_available", lambda: False)
+    assert isinstance(detect.make_detector("auto", weights), detect.CascadeDetector)
+    with pytest.raises(LikenessError, match="needs facexlib and torchvision"):
+        detect.make_detector("retinaface", weights)
