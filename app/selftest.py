@@ -54,7 +54,7 @@ def window_check(result) -> None:
         )
         window.close()
         app.processEvents()
-        result.check("window closed", not window.isVisible(), "the engine thread stopped")
+        result.check("window closed", not window.isVisible(), "closed, its engine shut down")
 
 
 def main() -> int:
