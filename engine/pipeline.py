@@ -228,6 +228,31 @@ class PhotoRestoration:
                 "they were not used"
             )
 
+    def restore_in_batches(self, rgb: np.ndarray, chosen: list[FaceResult]) -> None:
+        """Faces with no references or profile, restored in place through the network in batches of
+        equal crop size (``Networks.face_batch``): what a GPU holds at once, a few on the CPU."""
+        opts = self.request.options
+        keep_detail = self.nets.fidelity_model is not None
+        crops = [detail_crop(rgb, face, keep_detail) for face in chosen]
+        by_side: dict[int, list[int]] = {}
+        for n, crop in enumerate(crops):
+            by_side.setdefault(crop.shape[0], []).append(n)
+        done = 0
+        for side, members in by_side.items():
+            size = self.nets.face_batch(side)
+            for start in range(0, len(members), size):
+                batch = members[start : start + size]
+                self.check_cancel()
+                first, last = done + 1, done + len(batch)
+                which = f"face {first}" if first == last else f"faces {first}–{last}"
+                self.report("restore", 0.1 + 0.7 * done / len(chosen), f"Restoring {which} of {len(chosen)}")
+                restored = self.nets.restore([crops[n] for n in batch], opts.fidelity)
+                for n, out in zip(batch, restored, strict=True):
+                    face, crop = chosen[n], crops[n]
+                    face.restored_from = None if crop is face.aligned else crop
+                    face.restored = finish_face(out, crop, opts.color_fix)
+                done += len(batch)
+
     def restore_photo(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
         """A whole photo: find, restore the chosen faces, upscale the background and paste."""
         opts = self.request.options
@@ -243,10 +268,14 @@ class PhotoRestoration:
         )
         if not faces:
             self.warnings.append(f"{self.request.input.name}: no face found; the photo was only upscaled")
-        for n, (index, _) in enumerate(chosen):
-            self.check_cancel()
-            self.report("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}")
-            restore_face(self.nets, rgb, faces[index], opts, self.references, self.warnings, self.profiles)
+        if self.references or self.profiles:  # each face decides its own path: one at a time
+            for n, (index, _) in enumerate(chosen):
+                self.check_cancel()
+                self.report("restore", 0.1 + 0.7 * n / max(1, len(chosen)), f"Restoring face {n + 1} of {len(chosen)}")
+                restore_face(self.nets, rgb, faces[index], opts, self.references, self.warnings, self.profiles)
+                t = self.timed("network", t)
+        else:
+            self.restore_in_batches(rgb, [faces[index] for index, _ in chosen])
             t = self.timed("network", t)
         if chosen:
             self.note_unused_references()

@@ -196,3 +196,65 @@ def test_onnx_backend_matches_torch_and_exports_once(restorer, group_photo, monk
 
 def test_auto_backend_is_onnx_on_the_cpu(restorer):
     assert restorer.face_restorer.backend == "onnx"
+
+
+def test_faces_restored_in_one_batch_match_faces_restored_one_by_one(restorer, group_photo, monkeypatch):
+    monkeypatch.setattr(restorer.networks, "face_batch", lambda side: 4)
+    batched = restorer.restore(RestoreRequest(group_photo, options=hog()))
+    calls = []
+    real = restorer.networks.restore
+
+    def counted(crops, w):
+        calls.append(len(crops))
+        return real(crops, w)
+
+    monkeypatch.setattr(restorer.networks, "restore", counted)
+    monkeypatch.setattr(restorer.networks, "face_batch", lambda side: 1)
+    single = restorer.restore(RestoreRequest(group_photo, options=hog()))
+    assert calls == [1, 1, 1, 1]
+    diff = np.abs(batched.image.astype(int) - single.image.astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.01
+
+
+def test_a_batch_too_big_for_the_gpu_is_halved_there_not_moved_to_the_cpu(restorer, group_photo, monkeypatch):
+    """Simulated: a 'cuda' network that runs out of memory with more than two faces at once."""
+    from engine.errors import OutOfMemoryError
+
+    cpu_restorer = restorer.face_restorer
+    seen = []
+
+    class SmallGpu:
+        name = "tiny"
+
+        def restore(self, faces, w):
+            seen.append(len(faces))
+            if len(faces) > 2:
+                raise OutOfMemoryError("cuda ran out of memory running tiny")
+            return cpu_restorer.restore(faces, w)
+
+    fresh = Restorer(model="tiny", device="cpu", store=restorer.store)
+    fresh.networks.face_restorer = SmallGpu()
+    monkeypatch.setattr(fresh.networks, "device", torch.device("cuda"))
+    monkeypatch.setattr(fresh.networks, "describe_device", lambda: "test")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (80 * 2**30, 80 * 2**30))
+    result = fresh.restore(RestoreRequest(group_photo, options=hog()))
+    assert seen == [4, 2, 2]  # 4 fit by the memory estimate; the device said no; halves did fit
+    assert sum(f.restored is not None for f in result.faces) == 4
+    assert fresh.networks.device.type == "cuda" and not any("out of memory" in w for w in result.warnings)
+    assert fresh.networks.face_batch(512) == 2  # what fitted is remembered
+
+
+def test_the_gpu_batch_follows_free_memory_and_face_size(restorer, monkeypatch):
+    from engine.runtime import networks
+
+    nets = Restorer(model="tiny", device="cpu", store=restorer.store).networks
+    assert nets.face_batch(512) == networks.CPU_FACE_BATCH
+    monkeypatch.setattr(nets, "device", torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    free = 8 * 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (free, 2 * free))
+    assert nets.face_batch(512) == int(free * networks.GPU_MEMORY_SHARE // networks.FACE_BYTES_512) == 6
+    assert nets.face_batch(1024) == 1
+    free = 200 * 2**30
+    assert nets.face_batch(512) == networks.MAX_FACE_BATCH
