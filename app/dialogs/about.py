@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import platform
+import sys
 from importlib import metadata
+from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QUrl, qVersion
@@ -55,8 +57,17 @@ def about_html(store, engine_info=None) -> str:
         f"<h3>Models and their licences</h3><table cellspacing=4><tr><th align=left>Model</th>"
         f"<th align=left>Licence</th><th align=left>State</th></tr>{models}</table>"
         "<p>Likeness is licensed under the Apache License 2.0. Icons are drawn by the application itself.</p>"
+        f"{third_party_note()}"
         f"<p>Log file: {log_file()}</p>"
     )
+
+
+def third_party_note() -> str:
+    """Where the installed app keeps the licences of everything it bundles (``packaging/build.py``)."""
+    folder = Path(sys.executable).parent / "licenses"
+    if not getattr(sys, "frozen", False) or not folder.is_dir():
+        return ""
+    return f"<p>The licences of the libraries bundled with it are in {folder}.</p>"
 
 
 class AboutDialog(QDialog):

@@ -123,3 +123,15 @@ def test_the_models_dialog_tells_the_truth_about_each_model(qtbot, tmp_path):
     dialog.select("other")
     assert "not shipped with Likeness" in dialog.details.toPlainText()
     dialog.close()  # ends the dialog's download thread
+
+
+def test_about_names_the_bundled_licences_only_in_an_installed_app(tmp_path, monkeypatch):
+    import sys
+
+    from app.dialogs.about import third_party_note
+
+    assert third_party_note() == ""  # a development install has no bundle folder
+    (tmp_path / "licenses").mkdir()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "Likeness"))
+    assert str(tmp_path / "licenses") in third_party_note()
