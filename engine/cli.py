@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import platform
 import signal
 import sys
 import threading
 import warnings
+from importlib import metadata
 from pathlib import Path
 
 from tqdm import tqdm
@@ -235,11 +237,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    import platform
-    from importlib import metadata
-
     system = f"{platform.system()} {platform.machine()}"
-    print(f"Likeness {metadata.version('likeness')} on Python {platform.python_version()} ({system})")
+    print(f"Likeness {_version()} on Python {platform.python_version()} ({system})")
     for dist in (
         "torch",
         "torchvision",
@@ -330,11 +329,19 @@ def cmd_external(args: argparse.Namespace) -> int:
     return module.main(args.rest)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("likeness")
+    except metadata.PackageNotFoundError:  # a checkout run without installing it
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="likeness", description="Restore faces in old photos, keeping each person recognisable."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    parser.add_argument("--version", action="version", version=f"likeness {_version()}")
     parser.add_argument(
         "--self-test",
         action="store_true",

@@ -79,3 +79,10 @@ def test_without_facexlib_auto_detection_falls_back_and_retinaface_says_why(monk
     assert isinstance(detect.make_detector("auto", weights), detect.CascadeDetector)
     with pytest.raises(LikenessError, match="needs facexlib and torchvision"):
         detect.make_detector("retinaface", weights)
+
+
+def test_the_cli_names_its_version():
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "--version"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.startswith("likeness 0.")
