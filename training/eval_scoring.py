@@ -6,7 +6,8 @@ rarely sharper than that, so the 512² ground truth is itself an enlargement):
 * ``psnr_y``/``ssim_y`` on BT.601 luma and ``psnr``/``ssim`` on RGB (basicsr's definitions,
   ``training.metrics``); PSNR of identical images is capped at ``PSNR_CAP``.
 * ``ids_<net>``: cosine of identity embeddings output ↔ ground truth, for the independent
-  evaluator and for dlib (what training optimises), ``idsref_<net>`` output ↔ first reference.
+  evaluator, each of its two networks (mobileface, faceres-pool) on its own, and dlib (what
+  training optimises); ``idsref_<net>`` output ↔ first reference.
 * ``lmd``: mean distance of dlib's 68 landmarks output ↔ ground truth over the inter-ocular
   distance (in %), the predictor placed on the ground truth's face box for both.
 * ``niqe``: no-reference naturalness with the faces' own pristine model (``training.niqe``).
@@ -30,7 +31,9 @@ from . import metrics, niqe
 
 EVAL_SIZE = 256
 PSNR_CAP = 60.0
-IDENTITY_NETS = ("evaluator", "dlib")
+#: The combined evaluator, each independent network on its own, and dlib (what training optimises):
+#: a gain counts only when every independent network shows it.
+IDENTITY_NETS = ("evaluator", "mobileface", "faceres-pool", "dlib")
 #: metric -> (label, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
     "psnr_y": ("PSNR-Y", True),
@@ -42,6 +45,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "ids_faceres-pool": ("IDS (faceres-pool)", True),
     "ids_dlib": ("IDS (dlib)", True),
     "idsref_evaluator": ("IDS(REF) (evaluator)", True),
+    "idsref_mobileface": ("IDS(REF) (mobileface)", True),
+    "idsref_faceres-pool": ("IDS(REF) (faceres-pool)", True),
     "idsref_dlib": ("IDS(REF) (dlib)", True),
     "lmd": ("LMD %", False),
     "niqe": ("NIQE", False),

@@ -45,6 +45,7 @@ def reference_method(
     steps: int,
     fidelity: float,
     prior: bool = True,
+    prior_sharpness: float | None = None,
     seed: int = 0,
 ) -> Method:
     """A method restoring each face with ``count`` references of its identity."""
@@ -57,7 +58,8 @@ def reference_method(
     cache: dict[str, ReferenceFace] = {}
     rng = np.random.default_rng(seed)
     plan = IdentityGuidance(strength=guidance, steps=steps) if guidance > 0 else None
-    face_prior = ReferencePrior() if guidance > 0 and prior else None
+    tuned = {} if prior_sharpness is None else {"max_sharpness": prior_sharpness}
+    face_prior = ReferencePrior(**tuned) if guidance > 0 and prior else None
 
     def ref_face(name: str) -> ReferenceFace:
         if name not in cache:

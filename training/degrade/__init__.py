@@ -34,6 +34,11 @@ preset         σ (blur)     r (down)     δ (noise)    q (JPEG)     extras
 mild           [0.5, 3]     [1, 4]       [0, 5]       [70, 95]     —
 moderate       [2, 8]       [4, 12]      [0, 10]      [50, 80]     —
 severe         [8, 15]      [16, 30]     [10, 20]     [30, 50]     —
+sweep1         [2, 8]       [4, 12]      [0, 10]      [50, 80]     the reference sweep (``SWEEP``):
+sweep2         [4, 10]      [8, 18]      [4, 13]      [44, 70]     sweep1 = moderate,
+sweep3         [6, 12]      [12, 24]     [7, 16]      [37, 60]     sweep4 = severe,
+sweep4         [8, 15]      [16, 30]     [10, 20]     [30, 50]     sweep5 beyond severe
+sweep5         [12, 20]     [24, 40]     [15, 25]     [20, 40]
 codeformer     [1, 15]      [4, 30]      [0, 20]      [30, 80]     colour jitter p=0.3 shift 20,
                                                                    grayscale p=0.01 (official
                                                                    stage II config)
@@ -57,6 +62,7 @@ from .config import (
     MIN_SIZE,
     PRESETS,
     RESIZE_MODES,
+    SWEEP,
     DegradationConfig,
     DegradationParams,
     KernelParams,
@@ -80,6 +86,7 @@ __all__ = [
     "NoiseParams",
     "Range",
     "ResizeParams",
+    "SWEEP",
     "SecondOrderParams",
     "apply",
     "degrade",

@@ -163,6 +163,12 @@ PRESETS: dict[str, DegradationConfig] = {
     "mild": DegradationConfig("mild", (0.5, 3.0), (1.0, 4.0), (0.0, 5.0), (70, 95)),
     "moderate": DegradationConfig("moderate", (2.0, 8.0), (4.0, 12.0), (0.0, 10.0), (50, 80)),
     "severe": DegradationConfig("severe", (8.0, 15.0), (16.0, 30.0), (10.0, 20.0), (30, 50)),
+    # The reference sweep (SWEEP): moderate's ranges, two steps between, severe's, and beyond severe.
+    "sweep1": DegradationConfig("sweep1", (2.0, 8.0), (4.0, 12.0), (0.0, 10.0), (50, 80)),
+    "sweep2": DegradationConfig("sweep2", (4.0, 10.0), (8.0, 18.0), (4.0, 13.0), (44, 70)),
+    "sweep3": DegradationConfig("sweep3", (6.0, 12.0), (12.0, 24.0), (7.0, 16.0), (37, 60)),
+    "sweep4": DegradationConfig("sweep4", (8.0, 15.0), (16.0, 30.0), (10.0, 20.0), (30, 50)),
+    "sweep5": DegradationConfig("sweep5", (12.0, 20.0), (24.0, 40.0), (15.0, 25.0), (20, 40)),
     "codeformer": DegradationConfig(
         "codeformer",
         blur_sigma=(1.0, 15.0),
@@ -190,3 +196,7 @@ PRESETS: dict[str, DegradationConfig] = {
         sinc_prob2=0.1,
     ),
 }
+
+#: Five levels from ``moderate`` (sweep1) through ``severe`` (sweep4) to beyond it (sweep5), for
+#: measuring references across damage rather than at one preset (``training.reference_sweep``).
+SWEEP: tuple[str, ...] = ("sweep1", "sweep2", "sweep3", "sweep4", "sweep5")
