@@ -113,7 +113,8 @@ def build_env(variant: str) -> Path:
     venv = BUILD / f"venv-{variant}"
     python = venv_python(variant)
     stamp = venv / ".likeness-build"
-    wanted = json.dumps({"deps": project()["dependencies"], "variant": variant, "pyinstaller": PYINSTALLER})
+    meta = project()
+    wanted = json.dumps([meta["dependencies"], meta["version"], variant, PYINSTALLER])
     if stamp.is_file() and stamp.read_text() == wanted:
         return python
     if not python.exists():
@@ -131,7 +132,9 @@ def build_env(variant: str) -> Path:
     ort = project()["optional-dependencies"]["gpu" if variant == "cuda" else "cpu"]
     run(*pip, "install", *deps, *ort, *PYINSTALLER)
     run(*pip, "install", "--no-deps", *apart)
-    run(*pip, "install", "--no-deps", "--no-build-isolation", ROOT)  # the project's own metadata (version)
+    # The project's own metadata (its version, for About and --self-test); PyInstaller still takes
+    # the sources from the checkout (the spec puts it first on the path).
+    run(*pip, "install", "--no-deps", "--no-build-isolation", ROOT)
     stamp.write_text(wanted)
     return python
 
