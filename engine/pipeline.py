@@ -56,11 +56,16 @@ def find_faces(
     return faces
 
 
+def crop_side(face: FaceResult, keep_detail: bool) -> int:
+    """The side of ``detail_crop``'s crop, known before any pixel is warped."""
+    return detail_side(affine_scale(face.affine)) if keep_detail else FFHQ_SIZE
+
+
 def detail_crop(rgb: np.ndarray, face: FaceResult, keep_detail: bool) -> np.ndarray:
     """``face.aligned``, or for a face larger in the photo than the 512 template, its aligned crop
     at a size that holds all its detail (``two_path.detail_side``): the fidelity path keeps that
     detail (``keep_detail``), where a 512 crop would have dropped it before any network ran."""
-    side = detail_side(affine_scale(face.affine)) if keep_detail else FFHQ_SIZE
+    side = crop_side(face, keep_detail)
     if side == face.aligned.shape[0]:
         return face.aligned
     return warp_face(rgb, enlarge_affine(face.affine, side / FFHQ_SIZE), side)
@@ -230,13 +235,13 @@ class PhotoRestoration:
 
     def restore_in_batches(self, rgb: np.ndarray, chosen: list[FaceResult]) -> None:
         """Faces with no references or profile, restored in place through the network in batches of
-        equal crop size (``Networks.face_batch``): what a GPU holds at once, a few on the CPU."""
+        equal crop size (``Networks.face_batch``: what a GPU holds at once, one face on the CPU).
+        Each batch's crops are made when it runs, so large faces are not all held at once."""
         opts = self.request.options
         keep_detail = self.nets.fidelity_model is not None
-        crops = [detail_crop(rgb, face, keep_detail) for face in chosen]
-        by_side: dict[int, list[int]] = {}
-        for n, crop in enumerate(crops):
-            by_side.setdefault(crop.shape[0], []).append(n)
+        by_side: dict[int, list[FaceResult]] = {}
+        for face in chosen:
+            by_side.setdefault(crop_side(face, keep_detail), []).append(face)
         done = 0
         for side, members in by_side.items():
             size = self.nets.face_batch(side)
@@ -246,9 +251,9 @@ class PhotoRestoration:
                 first, last = done + 1, done + len(batch)
                 which = f"face {first}" if first == last else f"faces {first}–{last}"
                 self.report("restore", 0.1 + 0.7 * done / len(chosen), f"Restoring {which} of {len(chosen)}")
-                restored = self.nets.restore([crops[n] for n in batch], opts.fidelity)
-                for n, out in zip(batch, restored, strict=True):
-                    face, crop = chosen[n], crops[n]
+                crops = [detail_crop(rgb, face, keep_detail) for face in batch]
+                restored = self.nets.restore(crops, opts.fidelity)
+                for face, crop, out in zip(batch, crops, restored, strict=True):
                     face.restored_from = None if crop is face.aligned else crop
                     face.restored = finish_face(out, crop, opts.color_fix)
                 done += len(batch)
