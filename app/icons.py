@@ -121,11 +121,13 @@ def _settings(p: QPainter, c: QColor) -> None:
         p.drawEllipse(QPointF(x, y), 2.4, 2.4)
 
 
-def _face(p: QPainter, c: QColor) -> None:
-    p.setPen(_pen(c))
+def _face(p: QPainter, c: QColor, line: float = 1.8, eyes: float = 1.8) -> None:
+    p.setPen(_pen(c, line))
     p.drawEllipse(QRectF(5, 3, 14, 17))
+    p.setPen(_pen(c, eyes))
     p.drawPoint(QPointF(9.5, 10))
     p.drawPoint(QPointF(14.5, 10))
+    p.setPen(_pen(c, line))
     p.drawArc(QRectF(9, 12, 6, 4), 200 * 16, 140 * 16)
 
 
@@ -244,15 +246,8 @@ def app_icon_image(side: int) -> QImage:
     p.translate(12, 12)
     p.scale(0.8, 0.8)
     p.translate(-12, -11.5)
-    white = QColor("white")
-    p.setPen(_pen(white, 1.6))
     p.setBrush(Qt.BrushStyle.NoBrush)
-    p.drawEllipse(QRectF(5, 3, 14, 17))
-    p.setPen(_pen(white, 2.2))
-    p.drawPoint(QPointF(9.5, 10))
-    p.drawPoint(QPointF(14.5, 10))
-    p.setPen(_pen(white, 1.6))
-    p.drawArc(QRectF(9, 12, 6, 4), 200 * 16, 140 * 16)
+    _face(p, QColor("white"), line=1.6, eyes=2.2)  # the toolbar's face glyph, bolder eyes
     p.end()
     return image
 

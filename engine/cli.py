@@ -20,7 +20,6 @@ import signal
 import sys
 import threading
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,6 +31,8 @@ from .imageio import probe_image
 from .memory import check_fits
 from .outputs import OUTPUT_FORMATS, check_output_folders, is_output_name, plan_outputs
 from .profiles import commands as profile_commands
+from .selftest import run_self_test
+from .selftest import version as installed_version
 
 #: What folders are searched for (Pillow reads them all; outputs of formats it cannot write are PNG).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -249,10 +250,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "spandrel",
         "PySide6-Essentials",
     ):
-        try:
-            print(f"  {dist:24} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            print(f"  {dist:24} not installed")
+        print(f"  {dist:24} {installed_version(dist)}")
     print("devices:")
     for device, label in api.available_devices():
         print(f"  {device:8} {label}")
@@ -330,10 +328,8 @@ def cmd_external(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    try:
-        return metadata.version("likeness")
-    except metadata.PackageNotFoundError:  # a checkout run without installing it
-        return "(not installed)"
+    own = installed_version("likeness")
+    return "(not installed)" if own == "not installed" else own  # a checkout run without installing it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -520,8 +516,6 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         if args.command is None:
-            from .selftest import run_self_test
-
             return run_self_test()
         return args.func(args)
     except LikenessError as err:
