@@ -31,6 +31,7 @@ from .models import ModelRecord, ModelStore
 from .profiles.store import AdapterRecord, Profile, ProfileError, ProfileFace, ProfileStore
 from .selftest import run_self_test
 from .types import (
+    DEFAULT_BACKGROUND,
     MAX_REFERENCES,
     FaceResult,
     Progress,
@@ -83,6 +84,7 @@ __all__ = [
     "ProfileFace",
     "ProfileStore",
     "ScanReport",
+    "DEFAULT_BACKGROUND",
     "MAX_REFERENCES",
     "CancelledError",
     "DetectedFace",

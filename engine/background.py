@@ -21,6 +21,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from . import jpeg_grid
 from .errors import CheckpointFormatError, ModelMissingError
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class TiledUpscaler:
 
     ``tile`` is the tile side in input pixels (None: the whole image at once); it must be at
     least four times ``overlap``. A request that differs from the model's scale runs the model,
-    then resizes its output (x4 model, x2 asked: run x4, shrink by half).
+    then resizes its output (x4 model, x2 asked: run x4, shrink by half); a request of 1 or less
+    is a plain resize, so a photo that is not enlarged keeps its own background.
     """
 
     name: str
@@ -80,6 +82,8 @@ class TiledUpscaler:
         self.tile, self.overlap = tile, overlap
 
     def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray:
+        if scale <= 1:  # nothing to enlarge: the photo's own pixels (resized down), never the network's
+            return BicubicUpscaler().upscale(rgb, scale, progress)
         out = self.run_model(rgb, progress)
         size = scaled_size(rgb.shape, scale)
         if (out.shape[1], out.shape[0]) != size:
@@ -164,6 +168,8 @@ class EsrganUpscaler(TiledUpscaler):
     thick). ``upscale`` runs the model of the requested scale when there is one, else the nearest
     larger one (the nearest smaller when none is larger) and resizes its output. Networks load on
     first use. On CUDA it runs in float32 (the RDN models work in 0..255, beyond float16's comfort).
+    ``deblock``: a photo that shows JPEG's 8×8 grid has it evened out first (``engine.jpeg_grid``),
+    so the network does not sharpen the blocks with the detail (the bundled default does this).
     """
 
     def __init__(
@@ -174,6 +180,7 @@ class EsrganUpscaler(TiledUpscaler):
         device: str = "cpu",
         tile: int | None = 384,
         overlap: int = 24,
+        deblock: bool = False,
     ) -> None:
         import torch
 
@@ -188,6 +195,7 @@ class EsrganUpscaler(TiledUpscaler):
         self._device = torch.device(device)
         self._nets: dict[int, torch.nn.Module] = {}
         self.family = name
+        self.deblock = deblock
         self.model_scale = min(self._paths)
         self.name = f"{name} x{self.model_scale}"
 
@@ -197,11 +205,14 @@ class EsrganUpscaler(TiledUpscaler):
         return min(larger) if larger else max(self._paths)
 
     def upscale(self, rgb: np.ndarray, scale: float, progress: Progress | None = None) -> np.ndarray:
-        self._use(self.model_for(scale))
+        if scale > 1:
+            self._use(self.model_for(scale))
         return super().upscale(rgb, scale, progress)
 
     def run_model(self, rgb: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         self._use(self.model_scale)
+        if self.deblock and jpeg_grid.grid_strength(rgb) > jpeg_grid.SHOWS_GRID:
+            rgb = jpeg_grid.deblock(rgb)  # the whole photo: the grid starts at its corner, not a tile's
         return super().run_model(rgb, progress)
 
     def _use(self, scale: int) -> None:

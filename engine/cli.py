@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from . import api
 from .album import commands as album_commands
-from .api import LikenessError, ModelStore, RestoreOptions, RestoreRequest
+from .api import DEFAULT_BACKGROUND, LikenessError, ModelStore, RestoreOptions, RestoreRequest
 from .imageio import probe_image
 from .memory import check_fits
 from .outputs import OUTPUT_FORMATS, check_output_folders, is_output_name, plan_outputs
@@ -376,7 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ignore faces smaller than this many pixels (default 32; smaller finds tinier faces, slower)",
     )
     r.add_argument("--no-color-fix", action="store_true", help="keep the network's colours instead of the input's")
-    r.add_argument("--background", default="bicubic", help="bicubic, or an installed upscaler model for the background")
+    r.add_argument(
+        "--background",
+        default=DEFAULT_BACKGROUND,
+        help=f"how the rest of the photo is enlarged: {DEFAULT_BACKGROUND} (default; bundled), bicubic, "
+        "or another installed upscaler model",
+    )
     r.add_argument("--detector", default="auto", choices=["auto", "cnn", "hog", "retinaface"], help="face detector")
     r.add_argument(
         "--ref",
@@ -469,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         only_center_face=False,
         aligned=False,
         no_color_fix=False,
-        background="bicubic",
+        background=DEFAULT_BACKGROUND,
         ref=[],
         num_refs=5,
         guidance=None,

@@ -18,6 +18,8 @@ from .faces.detect import SMALLEST_FACE, DetectedFace
 from .faces.find import AlignedFace
 
 MAX_REFERENCES = 5
+DEFAULT_BACKGROUND = "likeness-background-x2"
+"""The background upscaler by default: ESRGAN slim fine-tuned on real-photo damage (bundled)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class RestoreOptions:
         aligned: the input is already a face aligned to the FFHQ template (any square size).
         min_face: faces smaller than this (box side, input pixels) are left alone.
         color_fix: match the restored face's colours to the input's (avoids colour shift).
-        background: "bicubic" or the name of an installed upscaler model.
+        background: "bicubic" or the name of an installed upscaler model; by default the
+            bundled network trained for real photos (``DEFAULT_BACKGROUND``).
         detector: "auto", "cnn", "hog" or "retinaface".
         jpeg_quality: quality of JPEG outputs.
         references: photos of the same person; each face is restored toward their identity.
@@ -56,7 +59,7 @@ class RestoreOptions:
     aligned: bool = False
     min_face: int = 32
     color_fix: bool = True
-    background: str = "bicubic"
+    background: str = DEFAULT_BACKGROUND
     detector: str = "auto"
     jpeg_quality: int = 95
     references: tuple[Path, ...] = ()

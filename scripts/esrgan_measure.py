@@ -1,12 +1,16 @@
 """Measures the ESRGAN background upscalers against bicubic on the sample whole photos.
 
 For each converted model in ``--models`` (default out/esrgan, from scripts/convert_esrgan.py --out
-out/esrgan, or the bundled ones) this upscales every photo of ``../shared/data/real_world/
-whole_photos`` by 2 in tiles, times it (seconds per input megapixel, torch CPU threads as set),
-scores NIQE (training/niqe.py: lower is more natural) and writes a contact sheet of 100 % crops
-(bicubic, then each size) to out/esrgan_sheet.png. Prints a markdown table.
+out/esrgan, or the bundled ones) and each ``--network LABEL=FILE`` (e.g. the bundled default,
+``likeness-background=resources/models/likeness-background-x2.safetensors``), this upscales every
+photo of ``../shared/data/real_world/whole_photos`` by 2 in tiles, times it (seconds per input
+megapixel, torch CPU threads as set), scores NIQE (training/niqe.py: lower is more natural) and
+writes a contact sheet of 100 % crops (bicubic, then each network) to out/esrgan_sheet.png. Prints
+a markdown table, with two artefact measures: how strongly the input's JPEG grid shows
+(``block_grid``) and how much grain the smooth areas get (``flat_grain``).
 
 Usage: .venv/bin/python scripts/esrgan_measure.py [--photos DIR] [--models DIR] [--sheet PNG]
+       [--sizes slim ...] [--network LABEL=FILE ...] [--deblock]
 """
 
 from __future__ import annotations
@@ -40,6 +44,30 @@ def crops(image: np.ndarray) -> list[tuple[int, int]]:
     return [(min(max(cy, 0), 2 * h - CROP), min(max(cx, 0), 2 * w - CROP)) for cy, cx in corners]
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def block_grid(out: np.ndarray, period: int = 16) -> float:
+    """JPEG blocks in the output: the mean luma jump across the input's 8×8 grid (every 16th
+    column and row at ×2) over the mean jump elsewhere. 1 = no grid; more = blocks shown."""
+    ratios = []
+    for jumps in (np.abs(np.diff(luma(out), axis=1)).mean(axis=0), np.abs(np.diff(luma(out), axis=0)).mean(axis=1)):
+        on_grid = np.arange(period - 1, jumps.size, period)
+        ratios.append(jumps[on_grid].mean() / np.delete(jumps, on_grid).mean())
+    return float(np.mean(ratios))
+
+
+def flat_grain(out: np.ndarray, reference: np.ndarray) -> float:
+    """RMS of the fine detail (luma minus its σ = 1 blur) in the flattest quarter of the photo
+    (by the reference's local contrast): how much noise and grain the upscaler put in smooth areas."""
+    ref = luma(reference)
+    local = cv2.blur(ref * ref, (7, 7)) - cv2.blur(ref, (7, 7)) ** 2
+    flat = local <= np.percentile(local, 25)
+    y = luma(out)
+    return float(np.sqrt(np.mean((y - cv2.GaussianBlur(y, (0, 0), 1.0))[flat] ** 2)))
+
+
 def label(tile: np.ndarray, text: str) -> np.ndarray:
     out = tile.copy()
     cv2.rectangle(out, (0, 0), (CROP, 16), (0, 0, 0), -1)
@@ -52,18 +80,31 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared/data/real_world/whole_photos")
     parser.add_argument("--models", type=Path, default=ROOT / "out" / "esrgan")
     parser.add_argument("--sheet", type=Path, default=ROOT / "out" / "esrgan_sheet.png")
-    parser.add_argument("--sizes", nargs="+", default=["slim", "medium", "thick"])
+    parser.add_argument("--sizes", nargs="*", default=["slim", "medium", "thick"])
+    parser.add_argument(
+        "--network",
+        action="append",
+        default=[],
+        metavar="LABEL=FILE",
+        help="also measure this ×2 network file (repeatable)",
+    )
+    parser.add_argument(
+        "--deblock", action="store_true", help="even out the JPEG grid before each --network, as the default does"
+    )
     args = parser.parse_args()
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     images = {p.name: cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in photos}
     upscalers: dict[str, object] = {"bicubic": BicubicUpscaler()}
     for size in args.sizes:
         upscalers[size] = EsrganUpscaler({2: args.models / f"esrgan-{size}-x2.safetensors"}, name=f"esrgan-{size}")
+    for entry in args.network:
+        key, _, file = entry.partition("=")
+        upscalers[key] = EsrganUpscaler({2: Path(file)}, name=key, deblock=args.deblock)
     model = load_model()
     outputs: dict[str, dict[str, np.ndarray]] = {}
     rows = []
     for key, upscaler in upscalers.items():
-        seconds, megapixels, scores = 0.0, 0.0, []
+        seconds, megapixels, scores, grids, grains = 0.0, 0.0, [], [], []
         outputs[key] = {}
         for name, image in images.items():
             upscaler.upscale(image[:32, :32], 2)  # type: ignore[attr-defined]  # load and warm up
@@ -73,13 +114,20 @@ def main() -> None:
             megapixels += image.shape[0] * image.shape[1] / 1e6
             outputs[key][name] = out
             scores.append(niqe(out, model))
-        rows.append((key, float(np.mean(scores)), scores, seconds / megapixels))
+            grids.append(block_grid(out))
+            grains.append(flat_grain(out, outputs["bicubic"][name]))
+        artefacts = (float(np.mean(grids)), float(np.mean(grains)))
+        rows.append((key, float(np.mean(scores)), scores, seconds / megapixels, artefacts))
         per_photo = " ".join(f"{s:.2f}" for s in scores)
         print(f"{key}: NIQE {np.mean(scores):.3f} ({per_photo}), {seconds / megapixels:.2f} s/MP", flush=True)
-    print("\n| upscaler | NIQE (mean) | NIQE per photo (" + ", ".join(images) + ") | s per input MP |")
-    print("| --- | --- | --- | --- |")
-    for key, mean, scores, spm in rows:
-        print(f"| {key} | {mean:.3f} | {' / '.join(f'{s:.2f}' for s in scores)} | {spm:.2f} |")
+    print(
+        "\n| upscaler | NIQE (mean) | NIQE per photo (" + ", ".join(images) + ") | s per input MP "
+        "| JPEG grid (1 = none) | grain in flat areas (levels RMS) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for key, mean, scores, spm, (grid, grain) in rows:
+        per_photo = " / ".join(f"{s:.2f}" for s in scores)
+        print(f"| {key} | {mean:.3f} | {per_photo} | {spm:.2f} | {grid:.3f} | {grain:.2f} |")
     sheet_rows = []
     for name, image in images.items():
         for cy, cx in crops(image):

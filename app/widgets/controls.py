@@ -205,6 +205,13 @@ class FacePreview(QWidget):
             self.title.setText(f"<b>Face {self.number}</b>{more}")
 
 
+#: The background choices every install has: the bundled network (the default) and bicubic.
+BASIC_BACKGROUNDS: tuple[tuple[object, str], ...] = (
+    (BY_KEY["background"].default, "Sharp, cleans JPEG blocks (bundled network)"),
+    ("bicubic", "Smooth resizing (bicubic)"),
+)
+
+
 class ControlPanel(QWidget):
     """Every restoration control of the main window."""
 
@@ -213,7 +220,7 @@ class ControlPanel(QWidget):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.backgrounds: list[tuple[object, str]] = [("bicubic", "Smooth resizing (bicubic)")]
+        self.backgrounds = list(BASIC_BACKGROUNDS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(12)
@@ -283,9 +290,11 @@ class ControlPanel(QWidget):
 
     def set_models(self, records: list, installed: set[str]) -> None:
         """Fills the model choice: automatic, then installed restoration models, then missing ones."""
-        self.backgrounds: list[tuple[object, str]] = [("bicubic", "Smooth resizing (bicubic)")]
-        self.backgrounds += [
-            (r.id, f"{r.id} (upscaler)") for r in records if r.kind == "upscaler" and r.id in installed
+        known = {value for value, _ in BASIC_BACKGROUNDS}
+        self.backgrounds = list(BASIC_BACKGROUNDS) + [
+            (r.id, f"{r.id} (upscaler)")
+            for r in records
+            if r.kind == "upscaler" and r.id in installed and r.id not in known
         ]
         current = self.settings.get("model")
         self.model.blockSignals(True)

@@ -25,6 +25,7 @@ from ..models import ModelStore
 from ..nets.codeformer import load_codeformer
 from ..nets.fidelity import load_fidelity
 from ..nets.lora import load_adapter, merged
+from ..types import DEFAULT_BACKGROUND
 from .device import describe_device, resolve_device
 from .face_restorer import FaceNetwork, FaceRestorer
 from .onnx_restorer import OnnxFaceRestorer, export_cached
@@ -296,7 +297,11 @@ class Networks:
                         same = other.arch == "esrgan" and other.id.rsplit("-x", 1)[0] == family
                         if same and other.scale and other.scale not in models and self.store.is_installed(other.id):
                             models[other.scale] = self.store.path(other.id)
-                    self._upscalers[name] = EsrganUpscaler(models, name=family, device=str(self.device))
+                    # The bundled default evens out JPEG's block grid first (measured: docs/performance.md).
+                    deblock = family == DEFAULT_BACKGROUND.rsplit("-x", 1)[0]
+                    self._upscalers[name] = EsrganUpscaler(
+                        models, name=family, device=str(self.device), deblock=deblock
+                    )
                 else:
                     self._upscalers[name] = SpandrelUpscaler(self.store.path(name), device=str(self.device))
         return self._upscalers[name]

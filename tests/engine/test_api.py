@@ -46,11 +46,13 @@ def test_selected_faces_only_are_restored_and_excluded_faces_stay_untouched(rest
     some = restorer.restore(RestoreRequest(group_photo, options=hog(faces=(0, 2), color_fix=False)))
     assert [f.selected for f in some.faces] == [True, False, True, False]
     plain = restorer.restore(RestoreRequest(group_photo, options=hog(faces=(0,), color_fix=False)))
-    bicubic = restorer.upscaler("bicubic").upscale(np.asarray(Image.open(group_photo).convert("RGB")), 2)
+    # The default background upscaler (the bundled network) is what an excluded face stays as.
+    photo = np.asarray(Image.open(group_photo).convert("RGB"))
+    background = restorer.upscaler(RestoreOptions().background).upscale(photo, 2)
     for face in some.faces:
         x0, y0, x1, y1 = (int(v * 2) for v in face.box)
         inside = (slice(y0, y1), slice(x0, x1))
-        diff_some = np.abs(some.image[inside].astype(int) - bicubic[inside]).mean()
+        diff_some = np.abs(some.image[inside].astype(int) - background[inside]).mean()
         if face.selected:
             assert diff_some > 5, "a selected face must be replaced by network output"
         else:
@@ -126,7 +128,23 @@ def test_progress_is_monotonic_and_ends_at_one(restorer, group_photo):
     restorer.restore(RestoreRequest(group_photo, options=hog()), progress=seen.append)
     fractions = [p.fraction for p in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert {"read", "detect", "restore", "paste", "done"} <= {p.stage for p in seen}
+    assert {"read", "detect", "restore", "upscale", "paste", "done"} <= {p.stage for p in seen}
+    # The background network reports after each tile (00.jpg, 491 px wide: two 384 px tiles).
+    assert [p.fraction for p in seen if p.stage == "upscale"] == [0.8, 0.85, 0.9]
+
+
+def test_cancel_acts_inside_the_background_tiles(restorer, group_photo, tmp_path):
+    cancel = threading.Event()
+    stages = []
+
+    def progress(p):
+        stages.append(p.stage)
+        if p.stage == "upscale":
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        restorer.restore(RestoreRequest(group_photo, tmp_path / "never.jpg", hog()), progress=progress, cancel=cancel)
+    assert stages[-1] == "upscale" and "paste" not in stages and not (tmp_path / "never.jpg").exists()
 
 
 def test_aligned_input_keeps_its_size_times_upscale(restorer, tmp_path):
@@ -238,7 +256,8 @@ def test_a_batch_too_big_for_the_gpu_is_halved_there_not_moved_to_the_cpu(restor
     monkeypatch.setattr(fresh.networks, "describe_device", lambda: "test")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (80 * 2**30, 80 * 2**30))
-    result = fresh.restore(RestoreRequest(group_photo, options=hog()))
+    # Bicubic background: the simulated device has no real CUDA for the background network.
+    result = fresh.restore(RestoreRequest(group_photo, options=hog(background="bicubic")))
     assert seen == [4, 2, 2]  # 4 fit by the memory estimate; the device said no; halves did fit
     assert sum(f.restored is not None for f in result.faces) == 4
     assert fresh.networks.device.type == "cuda" and not any("out of memory" in w for w in result.warnings)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from spandrel.architectures.Compact import Compact
 
+from engine import jpeg_grid
 from engine.background import BicubicUpscaler, EsrganUpscaler, SpandrelUpscaler, scaled_size
 from engine.errors import CheckpointFormatError, ModelMissingError
 from engine.models.store import BUNDLED_DIR
@@ -146,3 +147,43 @@ def test_esrgan_bad_files(tmp_path):
         EsrganUpscaler({2: junk}).upscale(photo(20, 20), 2)
     with pytest.raises(CheckpointFormatError, match="x4 model"):
         EsrganUpscaler({2: SLIM[4]}).upscale(photo(20, 20), 2)
+
+
+def test_a_photo_that_is_not_enlarged_keeps_its_own_pixels():
+    """At upscale 1 the network never runs: the background is the photo itself, not a redrawing."""
+    upscaler = EsrganUpscaler(SLIM)
+    image = photo(40, 60)
+    assert np.array_equal(upscaler.upscale(image, 1), image)
+    assert upscaler.upscale(image, 0.5).shape == (20, 30, 3)
+    assert not upscaler._nets  # not even loaded
+
+
+# The default: ESRGAN slim fine-tuned on real-photo damage (training/background_sr.py)
+
+BACKGROUND = BUNDLED_DIR / "likeness-background-x2.safetensors"
+
+
+def test_the_default_background_network_is_bundled_and_the_engine_default():
+    from engine.api import DEFAULT_BACKGROUND, ModelStore, RestoreOptions
+
+    assert RestoreOptions().background == DEFAULT_BACKGROUND == "likeness-background-x2"
+    record = ModelStore().get(DEFAULT_BACKGROUND)
+    assert record.bundled and record.kind == "upscaler" and record.arch == "esrgan" and record.scale == 2
+    assert ModelStore().path(DEFAULT_BACKGROUND) == BACKGROUND
+
+
+def test_the_default_network_shows_jpeg_blocks_less_than_bicubic_and_the_original_slim():
+    """What it was made for: a small JPEG's blocks are not sharpened into the enlarged photo."""
+    image = cv2.GaussianBlur(photo(96, 128), (0, 0), 2)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 25])
+    blocky = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    assert jpeg_grid.grid_strength(blocky) > 1.3  # the input's grid is there to amplify
+    grid = {
+        name: jpeg_grid.grid_strength(upscaler.upscale(blocky, 2), period=16)
+        for name, upscaler in (
+            ("slim", EsrganUpscaler({2: SLIM[2]})),
+            ("ours", EsrganUpscaler({2: BACKGROUND}, deblock=True)),
+            ("bicubic", BicubicUpscaler()),
+        )
+    }
+    assert grid["ours"] < min(grid["bicubic"], grid["slim"]) - 0.1, grid

@@ -45,6 +45,11 @@ codeformer     [1, 15]      [4, 30]      [0, 20]      [30, 80]     colour jitter
 realesrgan     [0.2, 3]     4 (fixed)    [1, 30]      [30, 95]     second order, Real-ESRGAN x4
                                                                    config (kernel 7..21, mixed
                                                                    kernel types, sinc, Poisson)
+background_x2  [0.2, 1.5]   2 (fixed)    [0, 10]      [50, 95]     second order, milder (kernel
+                                                                   7..15, last JPEG 40..95): the
+                                                                   background upscaler's data
+                                                                   (``apply(..., restore_size=
+                                                                   False)`` keeps it small)
 =============  ===========  ===========  ===========  ===========  ==========================
 
 mild / moderate / severe are meant for graded evaluation sets, so they have no colour jitter or

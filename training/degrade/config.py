@@ -195,6 +195,34 @@ PRESETS: dict[str, DegradationConfig] = {
         second_order=True,
         sinc_prob2=0.1,
     ),
+    # Whole photos for the background upscaler (``training.background_sr``): Real-ESRGAN's
+    # second-order model at r = 2, milder, as old small JPEG photos are: light blur and noise, the
+    # last JPEG at the small size (its 8×8 blocks are what a plain network would sharpen).
+    "background_x2": DegradationConfig(
+        "background_x2",
+        blur_sigma=(0.2, 1.0),
+        downscale=(2.0, 2.0),
+        noise=(0.0, 3.0),
+        jpeg_quality=(60, 95),
+        kernel_size=(7, 15),
+        kernel_types=KERNEL_TYPES,
+        kernel_probs=(0.45, 0.25, 0.12, 0.03, 0.12, 0.03),
+        sinc_prob=0.1,
+        gaussian_noise_prob=0.7,
+        poisson_scale=(0.05, 0.5),
+        gray_noise_prob=0.4,
+        second_order=True,
+        resize_prob=(0.2, 0.5, 0.3),
+        resize_range=(0.6, 1.4),
+        second_blur_prob=0.3,
+        blur_sigma2=(0.2, 0.8),
+        kernel_size2=(7, 15),
+        resize_range2=(0.8, 1.2),
+        noise2=(0.0, 3.0),
+        poisson_scale2=(0.05, 0.5),
+        jpeg_quality2=(30, 95),
+        final_sinc_prob=0.3,
+    ),
 }
 
 #: Five levels from ``moderate`` (sweep1) through ``severe`` (sweep4) to beyond it (sweep5), for

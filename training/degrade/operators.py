@@ -97,8 +97,12 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
-def apply(hq: np.ndarray, params: DegradationParams) -> np.ndarray:
-    """Degrade an HxWx3 uint8 RGB image with ``params``; returns uint8 RGB of the same size."""
+def apply(hq: np.ndarray, params: DegradationParams, *, restore_size: bool = True) -> np.ndarray:
+    """Degrade an HxWx3 uint8 RGB image with ``params``; returns uint8 RGB of the same size.
+
+    ``restore_size=False`` skips the final ↑r and returns the small image (HxW / r), which is
+    what a super-resolution network is given (``training.background_sr``).
+    """
     if hq.dtype != np.uint8 or hq.ndim != 3 or hq.shape[2] != 3:
         raise ValueError(f"expected HxWx3 uint8 RGB, got {hq.dtype} {hq.shape}")
     h, w = hq.shape[:2]
@@ -131,7 +135,8 @@ def apply(hq: np.ndarray, params: DegradationParams) -> np.ndarray:
             img = _resize(img, th, tw, so.final_mode)
             if so.final_sinc is not None:
                 img = _blur(img, so.final_sinc)
-    img = _resize(img, h, w, "bilinear")  # ↑r back to the HQ size
+    if restore_size:
+        img = _resize(img, h, w, "bilinear")  # ↑r back to the HQ size
     if params.color_shift is not None:
         img = img + np.asarray(params.color_shift, dtype=np.float32) / 255.0
     out = np.clip(np.round(np.clip(img, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)

@@ -19,6 +19,7 @@ def test_lists_the_models_the_engine_needs() -> None:
     assert list(load_catalogue()) == [
         "likeness-lite",
         "likeness-fidelity",
+        "likeness-background-x2",
         "codeformer",
         "retinaface-resnet50",
         "parsenet",
@@ -56,15 +57,17 @@ def test_codeformer_is_non_commercial_and_not_bundled() -> None:
 
 
 def test_only_our_own_models_are_bundled_and_their_data_terms_are_stated() -> None:
-    # Third-party non-commercial weights are never bundled. likeness-lite and likeness-fidelity
-    # are ours, but trained on CelebA (non-commercial research terms), so they are bundled marked
-    # non-commercial; the ESRGAN background upscalers are MIT (@upscalerjs), converted.
-    ours = ["likeness-lite", "likeness-fidelity"]
+    # Third-party non-commercial weights are never bundled. likeness-lite, likeness-fidelity and
+    # likeness-background-x2 are ours, but trained on CelebA (non-commercial research terms), so
+    # they are bundled marked non-commercial; the ESRGAN background upscalers are MIT
+    # (@upscalerjs), converted, and the fine-tuned one says so too.
+    ours = ["likeness-lite", "likeness-fidelity", "likeness-background-x2"]
     esrgan = ["esrgan-slim-x2", "esrgan-slim-x4"]
     assert [r.id for r in RECORDS if r.bundled] == ours + esrgan
     for record in RECORDS:
         if record.id in ours:
             assert record.non_commercial and "CelebA" in record.licence
+            assert record.id != "likeness-background-x2" or "MIT" in record.licence
         elif record.bundled:
             assert not record.non_commercial and "MIT" in record.licence
 
