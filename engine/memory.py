@@ -2,8 +2,9 @@
 
 Peak use is set by the largest images held at once: the decoded input while it is read (Pillow's
 copy and the array), the input and the upscaled output while faces are pasted, and at the write
-the output array beside Pillow's copy of it (4 bytes a pixel). Measured: a 12000×9000 photo at
-×2 peaks at 3.76 GiB of resident memory (``benchmarks/large_photo.py``); the estimate is 3.8 GiB.
+the output array beside Pillow's copy of it (4 bytes a pixel), and, for a photo of a few
+megapixels, the background network at work. Measured: a 12000×9000 photo at ×2 peaks at 3.76 GiB
+of resident memory (``benchmarks/large_photo.py``, bicubic background); the estimate is 3.8 GiB.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from .errors import LikenessError
 
 #: Networks, detectors and the Python runtime, with a margin.
 BASE_BYTES = 2**30
+#: The background network's working set: one tile's activations (a 432² input tile of the slim
+#: RDN) and the allocator's slack. With the input, its deblocked copy, the uint8 output and the
+#: float32 strip (``STRIP_ROWS`` output rows, 12 bytes a pixel), a 4000×3000 photo at ×2 is
+#: estimated at 1.67 GiB; measured 1.62 GiB (``benchmarks/large_photo.py --size 4000x3000``).
+NETWORK_BYTES = 2**29
+STRIP_ROWS = 2 * (384 + 2 * 24)
 #: Share of the machine's memory a restoration may plan to use.
 BUDGET_SHARE = 0.8
 BUDGET_ENV = "LIKENESS_MEMORY_BUDGET_GB"
@@ -22,8 +29,10 @@ BUDGET_ENV = "LIKENESS_MEMORY_BUDGET_GB"
 def bytes_needed(width: int, height: int, upscale: float) -> int:
     """Estimated peak bytes to restore a ``width``×``height`` photo at ``upscale``."""
     inp = width * height
-    out = round(width * upscale) * round(height * upscale)
-    return BASE_BYTES + max(6 * inp, 3 * inp + 3 * out, 7 * out)
+    out_width = round(width * upscale)
+    out = out_width * round(height * upscale)
+    network = 4 * inp + out + NETWORK_BYTES + 12 * out_width * STRIP_ROWS  # the background network at work
+    return BASE_BYTES + max(6 * inp, 3 * inp + 3 * out, 7 * out, network)
 
 
 def memory_budget() -> int:

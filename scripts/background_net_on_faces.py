@@ -43,7 +43,7 @@ def first(upscaler: Upscaler, restorer: Restorer, fidelity: float) -> Method:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "eval-background-net")
     parser.add_argument("--sets", type=Path, default=ROOT.parent / "cache" / "eval" / "sets")
     parser.add_argument("--presets", default="mild,moderate,severe")

@@ -321,7 +321,7 @@ def train(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--init", type=Path, default=ROOT / "resources/models/esrgan-slim-x2.safetensors")
     parser.add_argument("--faces", type=Path, default=SHARED / "data/faces")
