@@ -159,7 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
         "likeness-background-x2",  # engine.api.DEFAULT_BACKGROUND (tests/app check they agree)
         "Background upscaler",
         "How the rest of the photo is enlarged: the bundled network (sharper, cleans JPEG blocks; about "
-        "0.3 s more per photo on a processor), smooth resizing, or an installed upscaler model.",
+        "2 s per megapixel on a processor), smooth resizing (instant), or an installed upscaler model.",
         "Engine",
     ),
     Setting(

@@ -3,8 +3,9 @@
 Peak use is set by the largest images held at once: the decoded input while it is read (Pillow's
 copy and the array), the input and the upscaled output while faces are pasted, and at the write
 the output array beside Pillow's copy of it (4 bytes a pixel), and, for a photo of a few
-megapixels, the background network at work. Measured: a 12000×9000 photo at ×2 peaks at 3.76 GiB
-of resident memory (``benchmarks/large_photo.py``, bicubic background); the estimate is 3.8 GiB.
+megapixels, the background network at work. Measured: a 12000×9000 photo at ×2 peaks at 3.82 GiB
+of resident memory with the default background network (338 s; 3.76 GiB with bicubic;
+``benchmarks/large_photo.py``); the estimate is 3.82 GiB.
 """
 
 from __future__ import annotations
