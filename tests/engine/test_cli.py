@@ -116,7 +116,9 @@ def test_whole_photo_with_official_network_replaces_faces(tmp_path, capsys):
     shutil.copy(src, photo)
     before = digest(photo)
     import_model(tmp_path, OFFICIAL, "official-recipe")
-    assert main(["restore", str(photo), "-o", str(tmp_path / "out"), "--model", "official-recipe"]) == 0
+    # A bicubic background, so that everything outside the faces can be compared with bicubic.
+    args = ["restore", str(photo), "-o", str(tmp_path / "out"), "--model", "official-recipe", "--background", "bicubic"]
+    assert main(args) == 0
     assert digest(photo) == before
     out = cv2.imread(str(tmp_path / "out" / "00_restored.jpg"))
     rgb_in = cv2.imread(str(photo))
@@ -164,3 +166,13 @@ def test_bench_prints_one_json_line_with_every_figure(capsys):
         "detect_ms_per_photo",
     ):
         assert isinstance(figures[key], float) and figures[key] > 0, key
+
+
+def test_restore_and_batch_enlarge_the_background_with_the_bundled_network_by_default():
+    from engine.api import DEFAULT_BACKGROUND
+    from engine.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["restore", "a.jpg"]).background == DEFAULT_BACKGROUND
+    assert parser.parse_args(["batch", "src", "dst"]).background == DEFAULT_BACKGROUND
+    assert parser.parse_args(["restore", "a.jpg", "--background", "bicubic"]).background == "bicubic"
