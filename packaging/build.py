@@ -122,14 +122,14 @@ def build_env(variant: str) -> Path:
     pip = [python, "-m", "pip", "--disable-pip-version-check", "-q"]
     run(*pip, "install", *torch_requirement(variant))
     deps, apart = [], []
-    for req in project()["dependencies"]:
+    for req in meta["dependencies"]:
         name = re.split(r"[<>=!~ \[]", req, maxsplit=1)[0].lower()
         if name in NO_DEPS:
             apart.append(req)
             deps += NO_DEPS[name]
         elif name not in NOT_BUNDLED:
             deps.append(req)
-    ort = project()["optional-dependencies"]["gpu" if variant == "cuda" else "cpu"]
+    ort = meta["optional-dependencies"]["gpu" if variant == "cuda" else "cpu"]
     run(*pip, "install", *deps, *ort, *PYINSTALLER)
     run(*pip, "install", "--no-deps", *apart)
     # The project's own metadata (its version, for About and --self-test); PyInstaller still takes

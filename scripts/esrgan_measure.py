@@ -7,7 +7,7 @@ photo of ``../shared/data/real_world/whole_photos`` by 2 in tiles, times it (sec
 megapixel, torch CPU threads as set), scores NIQE (training/niqe.py: lower is more natural) and
 writes a contact sheet of 100 % crops (bicubic, then each network) to out/esrgan_sheet.png. Prints
 a markdown table, with two artefact measures: how strongly the input's JPEG grid shows
-(``block_grid``) and how much grain the smooth areas get (``flat_grain``).
+(``engine.jpeg_grid.grid_strength``) and how much grain the smooth areas get (``flat_grain``).
 
 Usage: .venv/bin/python scripts/esrgan_measure.py [--photos DIR] [--models DIR] [--sheet PNG]
        [--sizes slim ...] [--network LABEL=FILE ...] [--deblock]
@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine import jpeg_grid  # noqa: E402
 from engine.background import BicubicUpscaler, EsrganUpscaler  # noqa: E402
 from training.niqe import load_model, niqe  # noqa: E402
 
@@ -46,16 +47,6 @@ def crops(image: np.ndarray) -> list[tuple[int, int]]:
 
 def luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
-def block_grid(out: np.ndarray, period: int = 16) -> float:
-    """JPEG blocks in the output: the mean luma jump across the input's 8×8 grid (every 16th
-    column and row at ×2) over the mean jump elsewhere. 1 = no grid; more = blocks shown."""
-    ratios = []
-    for jumps in (np.abs(np.diff(luma(out), axis=1)).mean(axis=0), np.abs(np.diff(luma(out), axis=0)).mean(axis=1)):
-        on_grid = np.arange(period - 1, jumps.size, period)
-        ratios.append(jumps[on_grid].mean() / np.delete(jumps, on_grid).mean())
-    return float(np.mean(ratios))
 
 
 def flat_grain(out: np.ndarray, reference: np.ndarray) -> float:
@@ -114,7 +105,7 @@ def main() -> None:
             megapixels += image.shape[0] * image.shape[1] / 1e6
             outputs[key][name] = out
             scores.append(niqe(out, model))
-            grids.append(block_grid(out))
+            grids.append(jpeg_grid.grid_strength(out, period=16))  # the input's 8×8 grid at ×2
             grains.append(flat_grain(out, outputs["bicubic"][name]))
         artefacts = (float(np.mean(grids)), float(np.mean(grains)))
         rows.append((key, float(np.mean(scores)), scores, seconds / megapixels, artefacts))

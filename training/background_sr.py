@@ -47,12 +47,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from engine.files import atomic_path
 from engine.nets import tfjs_layers
 
 from .data import read_identity_list
 from .degrade import PRESETS
 from .degrade.operators import apply
 from .degrade.sampling import sample_params
+from .face_import import photos_in
+from .loop import atomic_save, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +83,7 @@ class Settings:
 def training_photos(faces: Path, test_list: Path) -> list[tuple[str, Path]]:
     """(identity, photo) of every identity not in ``test_list``."""
     held_out = read_identity_list(test_list)
-    return [
-        (folder.name, photo)
-        for folder in sorted((faces / "identities").iterdir())
-        if folder.is_dir() and folder.name not in held_out
-        for photo in sorted(folder.iterdir())
-        if photo.suffix.lower() in {".jpg", ".jpeg", ".png"}
-    ]
+    return [(p.parent.name, p) for p in photos_in(faces / "identities") if p.parent.name not in held_out]
 
 
 def patch_bank(photos: list[Path], per_photo: int, rng: np.random.Generator) -> np.ndarray:
@@ -179,9 +176,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def export(net: tfjs_layers.SuperResolutionNet, path: Path) -> None:
     state = {k: v.detach().float().cpu() for k, v in net.body.ops.state_dict().items()}
-    tmp = path.with_suffix(".tmp")
-    tfjs_layers.save(tmp, net.body.specs, state, scale=net.scale, value_range=net.value_range)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tfjs_layers.save(tmp, net.body.specs, state, scale=net.scale, value_range=net.value_range)
 
 
 class PatchCritic(nn.Module):
@@ -230,16 +226,14 @@ class Run:
         return parts
 
     def load(self, path: Path) -> None:
-        saved = torch.load(path, weights_only=False)
+        saved = load_checkpoint(path)
         for key, part in self.parts().items():
             part.load_state_dict(saved[key])
         self.step, self.rng_state = saved["step"], saved["rng"]
 
     def save(self, path: Path, rng: np.random.Generator) -> None:
         state = {key: part.state_dict() for key, part in self.parts().items()}
-        tmp = path.with_suffix(".tmp")
-        torch.save(state | {"step": self.step, "rng": rng.bit_generator.state}, tmp)
-        tmp.replace(path)
+        atomic_save(state | {"step": self.step, "rng": rng.bit_generator.state}, path)
 
 
 def train(args: argparse.Namespace) -> None:
