@@ -14,6 +14,12 @@ mean training face), with a fidelity term ‖x − x₀‖² keeping the result 
 restoration. Each step costs one decoder forward and backward: one step costs 2.5–3.3× an
 unguided restoration of likeness-lite, two (the default) 3.6–4.4× (docs/references.md).
 
+The identity the steps raise is read through several views of the decoded face (itself, its
+mirror, two slightly moved, turned and scaled copies: ``identity_views``), as robust adversarial
+attacks average over transformations: a step that raises dlib's cosine in one exact framing can
+exploit that one network's quirks, while a change that holds in every view is a change of the
+face, and the independent networks see it too (docs/references.md has the measurements).
+
 **Reference priors** (training-free, any backbone): a face too damaged to carry its own
 identity borrows the references'. Its code logits get β·log p_ref, the references' own code
 distribution at each token (faces are aligned to one template, so token i is the same part of
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -123,13 +130,41 @@ class IdentityGuidance:
         fidelity: weight of ‖x(δ) − x(0)‖² (mean over pixels, images in [-1, 1]).
         temperature: softmax temperature of the soft code assignment.
         features: step size on offsets of the LQ features that feed CFT (0: codes only).
+        views: read the identity through ``identity_views`` (False: the face as decoded only).
     """
 
     strength: float = 1.0
     steps: int = 2
-    fidelity: float = 10.0
+    fidelity: float = 5.0
     temperature: float = 1.0
     features: float = 0.05
+    views: bool = True
+
+
+#: The moved copies ``identity_views`` adds: (scale, rotation in degrees, shift x, shift y), the
+#: shifts in units of half the image side (``F.affine_grid``'s coordinates).
+VIEW_MOVES = ((1.05, 3.0, 0.02, -0.015), (0.95, -3.0, -0.02, 0.015))
+
+
+def identity_views(x: torch.Tensor) -> torch.Tensor:
+    """(V·B, 3, H, W): the faces, their mirrors and ``VIEW_MOVES`` copies, stacked view by view."""
+    views = [x, torch.flip(x, dims=[3])]
+    for scale, degrees, dx, dy in VIEW_MOVES:
+        a = np.radians(degrees)
+        theta = torch.tensor(
+            [[np.cos(a) / scale, -np.sin(a) / scale, dx], [np.sin(a) / scale, np.cos(a) / scale, dy]],
+            dtype=x.dtype,
+            device=x.device,
+        )
+        grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+        views.append(F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False))
+    return torch.cat(views)
+
+
+def embed_views(embed: TensorMap, x: torch.Tensor) -> torch.Tensor:
+    """Unit identity vectors of ``x`` (B, ...), each the normalised mean over its ``identity_views``."""
+    vectors = embed(identity_views(x))
+    return F.normalize(vectors.view(-1, x.shape[0], vectors.shape[-1]).mean(0), dim=-1)
 
 
 def soft_codes(net: CodeFormer, logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -199,7 +234,8 @@ def _guided_decode(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     logits = logits.detach()
     lq_features = tuple(f.detach() for f in lq_features)
-    embed, to_target = centred_identity(embedder)
+    plain, to_target = centred_identity(embedder)
+    embed = partial(embed_views, plain) if guidance.views else plain
     target = to_target(target)
     with torch.no_grad():
         base = net.decode(net.codes_from_logits(logits), lq_features, w)
@@ -211,7 +247,7 @@ def _guided_decode(
     if guidance.strength <= 0 or guidance.steps <= 0:
         return base, {"cos_before": cos_before, "cos_after": cos_before}
     scale = logits.std().detach().clamp_min(1e-3)
-    feat_scales = [f.std().detach().clamp_min(1e-3) for f in skips]
+    feat_scales = [f.std().detach().clamp_min(1e-3) for f in skips] if eps else []
 
     def features() -> tuple[torch.Tensor, ...]:
         return (lq_features[0], *(f + e for f, e in zip(skips, eps, strict=True))) if eps else lq_features

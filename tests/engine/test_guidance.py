@@ -17,11 +17,14 @@ from engine.models import ModelStore
 from engine.nets.codeformer import TINY, CodeFormer, save_codeformer
 from engine.nets.codeformer.reference import ReferenceAdapter
 from engine.references.guide import (
+    VIEW_MOVES,
     IdentityGuidance,
     ReferencePrior,
     apply_reference_prior,
     centred_identity,
+    embed_views,
     identity_guided_decode,
+    identity_views,
 )
 from tests.conftest import shared_path
 
@@ -42,6 +45,45 @@ def test_guidance_moves_the_identity_toward_the_target_and_never_away():
     assert same["cos_after"] == same["cos_before"]
     assert torch.equal(off, net.decode(net.codes_from_logits(logits), feats, 0.5))
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_guidance_with_codes_only_or_one_view_runs_and_still_never_moves_away():
+    """``features=0`` (codes only) and ``views=False`` (the face as decoded) are valid settings."""
+    torch.manual_seed(1)
+    net = CodeFormer(TINY).eval()
+    emb = make_embedder("dlib")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    target = emb.embed(torch.rand(1, 3, 64, 64) * 2 - 1)
+    with torch.no_grad():
+        feats = net.encode_features(x)
+        logits = net.predict_logits(feats[0])
+    plans = (IdentityGuidance(features=0.0), IdentityGuidance(views=False), IdentityGuidance(features=0, views=False))
+    for plan in plans:
+        out, stats = identity_guided_decode(net, logits, feats, 0.5, target, emb, plan)
+        assert out.shape == (1, 3, 64, 64) and stats["cos_after"] >= stats["cos_before"]
+
+
+def test_identity_views_are_the_face_its_mirror_and_slightly_moved_copies():
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    views = identity_views(x)
+    assert views.shape == (2 * (2 + len(VIEW_MOVES)), 3, 128, 128)
+    assert torch.equal(views[:2], x) and torch.equal(views[2:4], torch.flip(x, dims=[3]))
+    torch.manual_seed(0)
+    coarse = torch.rand(1, 3, 6, 6) * 2 - 1  # features about 20 px across
+    face = torch.nn.functional.interpolate(coarse, size=128, mode="bicubic", align_corners=False)
+    inner = (slice(None), slice(24, 104), slice(24, 104))
+    for moved in identity_views(face)[2:]:  # a few pixels and degrees: the same face, reframed
+        a, b = moved[inner].flatten(), face[0][inner].flatten()
+        assert not torch.equal(a, b) and torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.9
+
+
+def test_views_identity_is_the_mean_of_the_views_identities():
+    emb = make_embedder("dlib")
+    embed, _ = centred_identity(emb)
+    x = torch.rand(2, 3, 96, 96) * 2 - 1
+    each = embed(identity_views(x)).view(-1, 2, emb.dim)
+    expected = torch.nn.functional.normalize(each.mean(0), dim=-1)
+    assert torch.allclose(embed_views(embed, x), expected, atol=1e-5)
 
 
 def test_guidance_steers_by_centred_identity_vectors():
