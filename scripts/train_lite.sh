@@ -9,7 +9,8 @@
 #   reproduce a run exactly, pass each stage's recorded step count instead:
 #   .venv/bin/python -m training.cli train S --config lite_stageS --steps N --out OUT/stageS
 # Environment: PYTHON (default .venv/bin/python), CONFIGS (config name prefix, default
-#   lite_stage; lite_gpu_stage for the GPU configs), THREADS (OMP threads, default 2).
+#   lite_stage; lite_gpu_stage for the GPU configs), THREADS (OMP threads, default 2), MODEL_NAME
+#   (the exported file's name, default likeness-lite).
 set -euo pipefail
 OUT=${1:-../cache/train/lite}
 ENDS=("${2:-}" "${3:-}" "${4:-}")
@@ -31,4 +32,4 @@ for s in 1 2 3; do
   (( s > 1 )) && init=(--init "$OUT/stage$((s-1))/last.pt")
   "$PY" -m training.cli train "$s" --config "$CONFIGS$s" --out "$OUT/stage$s" "${init[@]}" --resume "${budget[@]}"
 done
-"$PY" -m training.cli export "$OUT/stage3/last.pt" "$OUT/likeness-lite.safetensors"
+"$PY" -m training.cli export "$OUT/stage3/last.pt" "$OUT/${MODEL_NAME:-likeness-lite}.safetensors"

@@ -9,7 +9,8 @@ model's size plus its identity label):
   records carry identity, ``scale`` and ``sharpness``), filtered so targets are sharp.
 
 The faces are decoded once and kept in memory (2,243 training faces at 128² are 110 MB), so a
-step costs no disk reads. :class:`PairSampler` turns them into batches. Everything random about
+step costs no disk reads. :class:`PairSampler` turns them into batches; on a GPU the degradation
+itself can run on the device (``on_device``, ``degrade.on_device``), so workers only draw it. Everything random about
 a batch — which faces, the flip, the colour jitter, the degradation — is drawn from
 ``np.random.default_rng((seed, step))``, so a batch is a pure function of (seed, step): resuming
 at step k gives exactly the batches an uninterrupted run would have seen, with no data-loader state
@@ -33,9 +34,12 @@ import torch
 
 from engine.imageio import read_image
 
-from .degrade import PRESETS, DegradationConfig, apply, sample_params
+from .degrade import PRESETS, DegradationConfig, DegradationParams, apply, sample_params
 from .face_import import FaceRecord, load_crop, read_index
 from .imaging import resize_square
+
+#: ``PairSampler.arrays``: HQ, LQ (or None), identities, the drawn params (or None).
+BatchArrays = tuple[np.ndarray, np.ndarray | None, list[str], list[DegradationParams] | None]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 #: The degradation presets describe faces aligned at 512 px (the FFHQ template).
@@ -172,11 +176,20 @@ class Augment:
 @dataclass
 class Batch:
     hq: torch.Tensor  # (B,3,S,S) in [-1,1]
-    lq: torch.Tensor  # same; equals hq when no degradation is configured
+    lq: torch.Tensor  # same; equals hq when no degradation is configured, or until ``degraded``
     identity: list[str]
+    params: list[DegradationParams] | None = None  # drawn but not yet applied (on-device degradation)
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.hq.to(device), self.lq.to(device), self.identity)
+        return Batch(self.hq.to(device), self.lq.to(device), self.identity, self.params)
+
+    def degraded(self) -> Batch:
+        """The batch with its drawn degradations applied where it is (``degrade.on_device``)."""
+        if self.params is None:
+            return self
+        from .degrade.on_device import apply_batch
+
+        return Batch(self.hq, apply_batch(self.hq, self.params), self.identity)
 
 
 def to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
@@ -212,6 +225,9 @@ class PairSampler:
     Each epoch visits every face once in an order drawn from ``(seed, epoch)``; the batch of step
     k is faces ``k*B .. k*B+B-1`` of that infinite sequence. Per-sample randomness (flip, jitter,
     degradation) comes from ``(seed, step, slot)``.
+
+    ``on_device``: the degradations are drawn here but applied later, on the device the batch
+    trains on (``Batch.degraded``); the LQ is then the same draw, made by the device's ops.
     """
 
     def __init__(
@@ -221,6 +237,7 @@ class PairSampler:
         seed: int,
         degradation: DegradationConfig | None = None,
         augment: Augment = Augment(),
+        on_device: bool = False,
     ) -> None:
         if not items:
             raise ValueError("no training faces")
@@ -229,6 +246,7 @@ class PairSampler:
         self.seed = seed
         self.degradation = degradation
         self.augment = augment
+        self.on_device = on_device and degradation is not None
         self._perm_cache: dict[int, np.ndarray] = {}
 
     def _order(self, epoch: int) -> np.ndarray:
@@ -245,7 +263,10 @@ class PairSampler:
             out.append(int(self._order(pos // n)[pos % n]))
         return out
 
-    def sample(self, item: FaceItem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(
+        self, item: FaceItem, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None, DegradationParams | None]:
+        """(HQ, LQ, params): LQ is None when it is left to the device (``on_device``)."""
         hq = item.image
         if rng.uniform() < self.augment.hflip:
             hq = hq[:, ::-1]
@@ -253,23 +274,26 @@ class PairSampler:
             hq = _jitter(hq, rng, self.augment.jitter_strength)
         hq = np.ascontiguousarray(hq)
         if self.degradation is None:
-            return hq, hq
+            return hq, hq, None
         params = sample_params(self.degradation, rng)
-        lq = apply(hq, params)
+        lq = None if self.on_device else apply(hq, params)
         if params.grayscale:  # as CodeFormer's dataset: a gray input has a gray target
             hq = _gray(hq)
-        return hq, lq
+        return hq, lq, params
 
-    def arrays(self, step: int) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-        """The batch of ``step`` as uint8 (B,S,S,3) stacks (HQ, LQ or None without degradation)."""
-        hqs, lqs, ids = [], [], []
+    def arrays(self, step: int) -> BatchArrays:
+        """The batch of ``step`` as uint8 (B,S,S,3) stacks: HQ, LQ (None without degradation or
+        when it is left to the device), identities, and the drawn params when left to the device."""
+        hqs, lqs, ids, drawn = [], [], [], []
         for slot, idx in enumerate(self.indices(step)):
             rng = np.random.default_rng((self.seed, step, slot))
-            hq, lq = self.sample(self.items[idx], rng)
+            hq, lq, params = self.sample(self.items[idx], rng)
             hqs.append(hq)
             lqs.append(lq)
+            drawn.append(params)
             ids.append(self.items[idx].identity)
-        return np.stack(hqs), (np.stack(lqs) if self.degradation is not None else None), ids
+        made_here = self.degradation is not None and not self.on_device
+        return np.stack(hqs), (np.stack(lqs) if made_here else None), ids, (drawn if self.on_device else None)
 
     def batch(self, step: int) -> Batch:
         return batch_from_arrays(*self.arrays(step))
@@ -295,9 +319,11 @@ class PairSampler:
         return Batch(to_tensor(hqs), to_tensor(lqs), ids)
 
 
-def batch_from_arrays(hq: np.ndarray, lq: np.ndarray | None, ids: list[str]) -> Batch:
+def batch_from_arrays(
+    hq: np.ndarray, lq: np.ndarray | None, ids: list[str], params: list[DegradationParams] | None = None
+) -> Batch:
     hq_t = to_tensor(hq)
-    return Batch(hq_t, hq_t if lq is None else to_tensor(lq), ids)
+    return Batch(hq_t, hq_t if lq is None else to_tensor(lq), ids, params)
 
 
 _WORKER_SAMPLER: PairSampler | None = None  # the sampler a worker process builds batches with
@@ -309,7 +335,7 @@ def _worker_init(sampler: PairSampler) -> None:
     cv2.setNumThreads(1)  # the workers are the parallelism
 
 
-def _worker_arrays(step: int) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+def _worker_arrays(step: int) -> BatchArrays:
     if _WORKER_SAMPLER is None:
         raise RuntimeError("the worker process was started without a sampler")
     return _WORKER_SAMPLER.arrays(step)

@@ -30,6 +30,7 @@ from engine.errors import LikenessError
 from engine.faces.align import FFHQ_SIZE, affine_scale
 from engine.faces.detect import make_detector
 from engine.faces.find import find_faces, largest_face
+from engine.files import atomic_path
 from engine.imageio import read_image, write_image
 
 from .imaging import resize_square
@@ -198,6 +199,17 @@ def split_identities(
     return train, test
 
 
+def archive_cache(cache: str | os.PathLike[str], archive: str | os.PathLike[str]) -> Path:
+    """One uncompressed tar of a (packed) cache, its folder name at the top: one file to carry
+    to a lent machine instead of thousands (its JPEGs would not compress further)."""
+    import tarfile
+
+    src, target = Path(cache), Path(archive)
+    with atomic_path(target) as tmp, tarfile.open(tmp, "w") as tar:
+        tar.add(src, arcname=target.name.removesuffix(".tar"))
+    return target
+
+
 if __name__ == "__main__":  # python -m training.face_import SRC OUT [--size N] [--pack [--exclude LIST]]
     import argparse
 
@@ -209,14 +221,20 @@ if __name__ == "__main__":  # python -m training.face_import SRC OUT [--size N] 
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--pack", action="store_true", help="write a compact JPEG copy of the cache SRC at --size")
     parser.add_argument("--exclude", help="with --pack: file of identities to leave out (the held-out list)")
+    parser.add_argument("--quality", type=int, default=95, help="with --pack: JPEG quality")
+    parser.add_argument(
+        "--archive", help="with --pack: also write OUT as one tar file here (its name, less .tar, is its folder)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.pack:
         held = (
             [ln.strip() for ln in Path(args.exclude).read_text(encoding="utf-8").splitlines()] if args.exclude else []
         )
-        n = pack_cache(args.src, args.out, size=args.size, exclude=held)
+        n = pack_cache(args.src, args.out, size=args.size, quality=args.quality, exclude=held)
         print(f"{n} faces packed into {args.out}")
+        if args.archive:
+            print(f"archive: {archive_cache(args.out, args.archive)}")
         raise SystemExit(0)
     photos = photos_in(args.src)
     failures = 0

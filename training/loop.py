@@ -219,7 +219,9 @@ class TrainingLoop(Generic[NetT]):
         self._check_held_out(items)
         size = cfg.model_config.img_size
         self.degradation = D.make_degradation(cfg.degradation, size) if cfg.degradation else None
-        self.sampler = D.PairSampler(items, cfg.batch_size, cfg.seed, self.degradation, D.Augment(**cfg.augment))
+        self.sampler = D.PairSampler(
+            items, cfg.batch_size, cfg.seed, self.degradation, D.Augment(**cfg.augment), on_device=cfg.degrade_on_device
+        )
         self._prefetch: D.Prefetcher | None = None  # worker processes during run() when cfg.workers
         val_sampler = D.PairSampler(val_items or items, 1, cfg.seed, self.degradation, D.Augment(hflip=0))
         self.val_batch = val_sampler.fixed_batch(cfg.val_size, cfg.seed)
@@ -336,7 +338,7 @@ class TrainingLoop(Generic[NetT]):
     def train_step(self) -> dict[str, float]:
         cfg = self.cfg
         self.net.train()
-        batch = (self._prefetch or self.sampler).batch(self.step).to(self.device)
+        batch = (self._prefetch or self.sampler).batch(self.step).to(self.device).degraded()
         with self.autocast():
             loss, logs, out = self.losses(batch, self.step)
         logs = {"loss": loss.item(), **logs}

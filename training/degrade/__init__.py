@@ -59,7 +59,8 @@ grays the input, also grays the ground truth; ``apply`` only changes the LQ, so 
 gray its HQ when ``params.grayscale`` is true.
 
 Modules: ``config`` (configs, params, presets), ``sampling`` (``sample_params``), ``operators``
-(``apply``, ``degrade``, the kernels) and ``paired_set`` (``write_paired_set``).
+(``apply``, ``degrade``, the kernels), ``on_device`` (``apply_batch``: the first-order pipeline
+on a batch on the training device, a GPU) and ``paired_set`` (``write_paired_set``).
 """
 
 from .config import (

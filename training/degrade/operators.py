@@ -85,7 +85,7 @@ def _add_noise(img: np.ndarray, n: NoiseParams, rng: np.random.Generator) -> np.
     return np.clip(img + noise, 0.0, 1.0)
 
 
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
     """JPEG round trip of a float32 0..1 RGB image (encoded as BGR, as OpenCV expects)."""
     u8 = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
@@ -114,12 +114,12 @@ def apply(hq: np.ndarray, params: DegradationParams, *, restore_size: bool = Tru
     if so is None:  # CodeFormer: blur, ↓r, noise, JPEG, ↑r (bilinear both ways)
         img = _resize(img, th, tw, "bilinear")
         img = _add_noise(img, params.noise, rng)
-        img = _jpeg(img, params.jpeg_quality)
+        img = jpeg_round_trip(img, params.jpeg_quality)
     else:  # Real-ESRGAN: two rounds, then the final resize to the target (+ sinc) and JPEG
         f1 = so.resize1.factor
         img = _resize(img, max(MIN_SIZE, int(h * f1)), max(MIN_SIZE, int(w * f1)), so.resize1.mode)
         img = _add_noise(img, params.noise, rng)
-        img = _jpeg(img, params.jpeg_quality)
+        img = jpeg_round_trip(img, params.jpeg_quality)
         if so.kernel2 is not None:
             img = _blur(img, so.kernel2)
         f2 = so.resize2.factor
@@ -129,9 +129,9 @@ def apply(hq: np.ndarray, params: DegradationParams, *, restore_size: bool = Tru
             img = _resize(img, th, tw, so.final_mode)
             if so.final_sinc is not None:
                 img = _blur(img, so.final_sinc)
-            img = _jpeg(np.clip(img, 0, 1), so.jpeg_quality2)
+            img = jpeg_round_trip(np.clip(img, 0, 1), so.jpeg_quality2)
         else:
-            img = _jpeg(img, so.jpeg_quality2)
+            img = jpeg_round_trip(img, so.jpeg_quality2)
             img = _resize(img, th, tw, so.final_mode)
             if so.final_sinc is not None:
                 img = _blur(img, so.final_sinc)
