@@ -108,3 +108,15 @@ def test_a_stage_trains_with_the_degradation_on_the_device(tmp_path, items, stag
     assert trainer.sampler.on_device
     history = trainer.run()
     assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
+
+
+def test_worker_processes_hand_the_draws_over_unapplied():
+    faces = [D.FaceItem(f, f"id{i % 2}", f"f{i}") for i, f in enumerate(_faces(4, 64))]
+    sampler = D.PairSampler(faces, 2, 3, D.make_degradation("codeformer", 64), on_device=True)
+    pre = D.Prefetcher(sampler, 1, ahead=2)
+    try:
+        got, want = pre.batch(1), sampler.batch(1)
+    finally:
+        pre.close()
+    assert got.params == want.params and torch.equal(got.hq, want.hq)
+    assert torch.equal(got.degraded().lq, want.degraded().lq)
