@@ -11,7 +11,9 @@ For each held-out identity of the face cache (``test_identities.txt``; never see
    (a) by the unpersonalised model and (b) by the adapter-folded model, both with the profile's
    chosen faces as references through the engine's reference path
    (``engine.references.guide.restore_with_references``: reference prior and identity guidance,
-   the fidelity path mixed in at w), as ``training.reference_eval`` does;
+   the fidelity path mixed in at w), as ``training.reference_eval`` does; and (p) as the engine
+   restores a profiled face (``engine.profiles.use``): faces the reference gate guides by (a),
+   the others by the adapter alone. The same three photos degraded ``moderate`` get (a) and (p);
 3. (c) three photos of *another* held-out person through (b)'s network with no references,
    against the plain model: how far the adapter alone moves faces that are not its person's.
 
@@ -82,13 +84,13 @@ def build_profile(store: ProfileStore, name: str, photos: Sequence[Path]) -> Pro
     return store.create(name, records, embeddings)
 
 
-def _severe(photo: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(HQ at 512, its severe degradation), seeded by (seed, photo name) like the evaluation sets."""
+def _severe(photo: Path, seed: int, preset: str = "severe") -> tuple[np.ndarray, np.ndarray]:
+    """(HQ at 512, its ``preset`` degradation), seeded by (seed, photo name) like the evaluation sets."""
     from .degrade import degrade
 
     hq = _at_512(read_image(photo).rgb)
     tag = int.from_bytes(f"{photo.parent.name}/{photo.stem}".encode()[-8:].rjust(8, b"\0"), "little")
-    lq, _ = degrade(hq, "severe", np.random.default_rng((seed, tag)))
+    lq, _ = degrade(hq, preset, np.random.default_rng((seed, tag)))
     return hq, lq
 
 
@@ -128,6 +130,7 @@ def evaluate_identity(
     from engine.api import finish_face
     from engine.identity import make_embedder
     from engine.nets.lora import load_adapter, merged
+    from engine.references.check import steered_by_references
     from engine.references.guide import IdentityGuidance, ReferencePrior, restore_with_references
     from engine.runtime.face_restorer import FaceRestorer
 
@@ -161,9 +164,9 @@ def evaluate_identity(
     lq = [q for _, q in pairs]
     truth = judges.embed(hq)
 
-    def with_refs(net_restorer: FaceRestorer) -> list[np.ndarray]:
+    def with_refs(net_restorer: FaceRestorer, faces: list[np.ndarray] = lq) -> list[np.ndarray]:
         outs = []
-        for face in lq:
+        for face in faces:
             restored, _ = restore_with_references(net_restorer, [face], fidelity, refs, embedder, plan, ref_emb, prior)
             restored = restorer.mix_with_fidelity_path([face], restored, fidelity)
             outs.append(finish_face(restored[0], face))
@@ -174,6 +177,16 @@ def evaluate_identity(
         return [
             finish_face(g, f) for g, f in zip(restorer.mix_with_fidelity_path(faces, gen, fidelity), faces, strict=True)
         ]
+
+    def product(faces: list[np.ndarray]) -> list[np.ndarray]:
+        """As the engine restores a profiled face: guided ones on the plain network, the rest by the adapter."""
+        return [
+            with_refs(base, [f])[0] if steered_by_references(f, embedder) else plain(personal, [f])[0] for f in faces
+        ]
+
+    moderate = [_severe(p, seed, "moderate") for p in test_photos]
+    moderate_lq = [q for _, q in moderate]
+    moderate_truth = judges.embed([h for h, _ in moderate])
 
     row: dict[str, Any] = {
         "identity": identity,
@@ -187,6 +200,12 @@ def evaluate_identity(
         "adapter_refs": judges.ids(with_refs(personal), truth),
         "base_plain": judges.ids(plain(base, lq), truth),
         "adapter_plain": judges.ids(plain(personal, lq), truth),
+        "product": judges.ids(product(lq), truth),
+        "guided": int(sum(steered_by_references(f, embedder) for f in lq)),
+        "moderate_input": judges.ids(moderate_lq, moderate_truth),
+        "moderate_base_refs": judges.ids(with_refs(base, moderate_lq), moderate_truth),
+        "moderate_product": judges.ids(product(moderate_lq), moderate_truth),
+        "moderate_guided": int(sum(steered_by_references(f, embedder) for f in moderate_lq)),
     }
     # (c) another person's faces through this adapter, no references: how far it moves them.
     other_pairs = [_severe(p, seed) for p in identity_photos(cache, other)[-TEST_PHOTOS:]]
@@ -215,8 +234,9 @@ def summarise(rows: list[dict[str, Any]]) -> str:
         lines += [
             f"## IDS ({judge})",
             "",
-            "| identity | photos | steps | min | input | base+refs | adapter+refs | gain | base | adapter |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| identity | photos | steps | min | input | base+refs | adapter+refs | gain | base | adapter "
+            "| engine's path | moderate: input, base+refs, engine's path |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             gain = r["adapter_refs"][judge] - r["base_refs"][judge]
@@ -224,18 +244,24 @@ def summarise(rows: list[dict[str, Any]]) -> str:
                 f"| {r['identity']} | {r['train_photos']} | {r['steps']} | {r['train_min']:.1f} | "
                 f"{r['input'][judge]:.3f} | "
                 f"{r['base_refs'][judge]:.3f} | {r['adapter_refs'][judge]:.3f} | {gain:+.3f} | "
-                f"{r['base_plain'][judge]:.3f} | {r['adapter_plain'][judge]:.3f} |"
+                f"{r['base_plain'][judge]:.3f} | {r['adapter_plain'][judge]:.3f} | "
+                f"{r['product'][judge]:.3f} ({r['guided']} guided) | {r['moderate_input'][judge]:.3f}, "
+                f"{r['moderate_base_refs'][judge]:.3f}, {r['moderate_product'][judge]:.3f} |"
             )
 
         def ms(key: str, j: str = judge) -> str:
             v = np.array([r[key][j] for r in rows])
             return f"{v.mean():.3f} ± {v.std():.3f}"
 
-        gains = np.array([r["adapter_refs"][judge] - r["base_refs"][judge] for r in rows])
+        def gain(key: str, base: str, j: str = judge) -> str:
+            d = np.array([r[key][j] - r[base][j] for r in rows])
+            return f"{d.mean():+.3f} ± {d.std():.3f} ({int((d > 0).sum())}/{len(rows)} up)"
+
         lines.append(
             f"| **mean ± sd** | | | | {ms('input')} | {ms('base_refs')} | {ms('adapter_refs')} | "
-            f"**{gains.mean():+.3f} ± {gains.std():.3f}** ({int((gains > 0).sum())}/{len(rows)} up) | "
-            f"{ms('base_plain')} | {ms('adapter_plain')} |"
+            f"**{gain('adapter_refs', 'base_refs')}** | {ms('base_plain')} | {ms('adapter_plain')} | "
+            f"{gain('product', 'base_refs')} | {ms('moderate_input')}, {ms('moderate_base_refs')}, "
+            f"{gain('moderate_product', 'moderate_base_refs')} |"
         )
         lines.append("")
     lines += [

@@ -233,6 +233,26 @@ def test_an_adapter_changes_its_persons_faces_only(people, tmp_path):
     assert np.array_equal(other.image, other_auto.image)
 
 
+def test_a_face_too_damaged_to_identify_is_guided_by_the_references_on_the_plain_network(people, tmp_path):
+    """Under the references' guidance the adapter lowered identity (docs/personalisation.md): a
+    guided face gets the profile's references, never its adapter."""
+    first, _ = people
+    store = ProfileStore(tmp_path / "profiles")
+    create_profile("First", photos=first[:6], store=store, detector="hog")
+    ruined = tmp_path / "ruined.png"  # 7 % of its size and back: found, but too soft to identify
+    rgb = read_image(first[7]).rgb
+    small = cv2.resize(rgb, None, fx=0.07, fy=0.07, interpolation=cv2.INTER_AREA)
+    write_image(ruined, cv2.resize(small, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_CUBIC))
+    named = RestoreOptions(detector="hog", upscale=1, profile="First")
+    without_adapter = Restorer(profile_store=store).restore(RestoreRequest(ruined, None, named))
+    _with_adapter(store, "First")
+    with_adapter = Restorer(profile_store=store).restore(RestoreRequest(ruined, None, named))
+    no_profile = Restorer(profile_store=store).restore(RestoreRequest(ruined, None, replace(named, profile=None)))
+    assert [f.profile for f in with_adapter.faces if f.selected] == ["First"]
+    assert np.array_equal(with_adapter.image, without_adapter.image)
+    assert not np.array_equal(with_adapter.image, no_profile.image)  # the references did guide it
+
+
 def test_an_adapter_for_another_model_is_not_used_and_says_so(people, tmp_path):
     first, _ = people
     store = ProfileStore(tmp_path / "profiles")
