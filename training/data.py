@@ -9,9 +9,10 @@ model's size plus its identity label):
   records carry identity, ``scale`` and ``sharpness``), filtered so targets are sharp.
 
 The faces are decoded once and kept in memory (2,243 training faces at 128² are 110 MB), so a
-step costs no disk reads. :class:`PairSampler` turns them into batches; on a GPU the degradation
-itself can run on the device (``on_device``, ``degrade.on_device``), so workers only draw it. Everything random about
-a batch — which faces, the flip, the colour jitter, the degradation — is drawn from
+step costs no disk reads. :class:`PairSampler` turns them into batches; on a GPU the
+degradation itself can run on the device (``on_device``, ``degrade.on_device``), so workers
+only draw it. Everything random about a batch — which faces, the flip, the colour jitter, the
+degradation — is drawn from
 ``np.random.default_rng((seed, step))``, so a batch is a pure function of (seed, step): resuming
 at step k gives exactly the batches an uninterrupted run would have seen, with no data-loader state
 to save, and any batch can be re-made for debugging.

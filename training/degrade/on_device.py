@@ -13,9 +13,9 @@ data. Here the *draws* stay on the CPU, where they are cheap and reproducible
 The same order, kernels, resize conventions (half-pixel centres, no antialiasing: OpenCV's
 ``INTER_LINEAR``) and rounding as ``operators.apply``. The two agree to within JPEG codec and
 noise-sample differences (``tests/training/test_degrade_on_device.py``); a face drawn gray is
-degraded from its gray target (the only HQ a batch carries), so its JPEG sees no chroma, within a
-level or two of the CPU's colour-then-gray. The second-order
-(Real-ESRGAN) pipeline is not ported: its configs train on the CPU.
+degraded from its gray target (the only HQ a batch carries), so its JPEG sees no chroma: within
+a level or two of the CPU's colour-then-gray. The second-order (Real-ESRGAN) pipeline is not
+ported: its configs train on the CPU.
 """
 
 from __future__ import annotations
