@@ -8,10 +8,11 @@ guided toward the profile's references, as reference photos would guide it
 (``Networks.personalised``) when the profile has an adapter for the model in use.
 
 The guided faces keep the unpersonalised network: under the references' guidance the adapter
-lowered identity (10 held-out people, severe faces, the profile's own references: evaluator
-−0.016 ± 0.033, mobileface −0.022, faceres-pool −0.015 against the same guidance on the plain
-network, 3 of 10 people up; docs/personalisation.md), while without references it raises it
-(+0.041). A profile never makes its person's face less like them than their references alone do.
+lowered identity (10 held-out people, severe faces, the profile's own references; two runs:
+evaluator −0.008 ± 0.025 and −0.016 ± 0.033 against the same guidance on the plain network, 3
+of 10 people up in each; docs/personalisation.md), while without references it raises it
+(+0.047), and on moderate faces, which the guidance mostly leaves alone, it adds +0.006 (10 of
+10 people up). A profile never makes its person's face less like them than their references alone do.
 """
 
 from __future__ import annotations
