@@ -34,12 +34,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.nets.codeformer import CodeFormer
-from engine.nets.codeformer.checkpoint import load_codeformer, save_codeformer
+from engine.nets.codeformer.checkpoint import save_codeformer
 from engine.nets.codeformer.reference import ReferenceAdapter, ReferenceConfig
 
 from . import data as D
 from .configs import TrainConfig, load_config
-from .loop import StageLosses, StepLoss, atomic_save, load_checkpoint, trained_weights
+from .loop import StageLosses, StepLoss, load_checkpoint, trained_weights
 from .losses.common import IdentityLoss
 from .losses.stage2 import straight_through_quant
 from .losses.terms import Adversary
@@ -164,9 +164,6 @@ class ReferenceTrainer(Trainer):
     ) -> None:
         if config.stage != REFERENCE_STAGE:
             raise ValueError(f"the reference stage is stage {REFERENCE_STAGE}, config says {config.stage}")
-        init = init or config.init
-        if init and Path(init).suffix in (".safetensors", ".pth"):
-            init = backbone_checkpoint(init, Path(out_dir))
         self._ref_config = reference_config or ReferenceConfig()
         super().__init__(config, out_dir, resume=resume, init=init, **kw)
 
@@ -203,16 +200,6 @@ class ReferenceTrainer(Trainer):
             res["ids_ref"] = float(self.id_loss.cosine(guided, hq).mean())
         self.log_validation(res)
         return res
-
-
-def backbone_checkpoint(model_file: str | os.PathLike[str], out_dir: Path) -> Path:
-    """A model file (e.g. the official CodeFormer or likeness-lite) in the form Trainer inits from."""
-    net = load_codeformer(Path(model_file))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "backbone.pt"
-    weights = {k: v for k, v in net.state_dict().items() if not k.startswith("reference.")}
-    atomic_save({"model": weights, "ema": None, "hq_encoder": None, "disc": None}, path)
-    return path
 
 
 def train_reference(

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from engine.nets.codeformer import CodeFormer
-from engine.nets.codeformer.checkpoint import save_codeformer
+from engine.nets.codeformer.checkpoint import load_codeformer, save_codeformer
 
 from . import data as D
 from .configs import TrainConfig, load_config
@@ -52,6 +52,7 @@ __all__ = [
     "atomic_save",
     "export_model",
     "load_checkpoint",
+    "load_init",
     "load_items",
     "slim_checkpoint",
     "train_stage",
@@ -116,7 +117,7 @@ class Trainer(TrainingLoop[CodeFormer]):
                 raise ValueError(
                     f"stage {self.stage} needs the checkpoint of stage {self.stage - 1} (config 'init' or init=)"
                 )
-            init_ckpt = load_checkpoint(init)
+            init_ckpt = load_init(init)
             self._init_from(init_ckpt)
         params = _freeze_for_stage(self.net, self.stage)
         if self.stage == 1 or cfg.adv_weight > 0:
@@ -245,6 +246,24 @@ class Trainer(TrainingLoop[CodeFormer]):
 
 
 # ----------------------------------------------------------------------------- API
+
+
+MODEL_FILE_SUFFIXES = (".safetensors", ".pth")
+
+
+def load_init(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint a stage starts from: a training checkpoint, or a model file (likeness-lite, the
+    official CodeFormer), so a shipped network can be trained further.
+
+    A model file holds neither E_H nor a discriminator: E_H becomes a copy of its encoder (whose
+    quantised output on clean faces stands in for stage I's codes) and the discriminator starts
+    fresh, as stage III's does anyway (``disc_from_init``).
+    """
+    if Path(path).suffix not in MODEL_FILE_SUFFIXES:
+        return load_checkpoint(path)
+    net = load_codeformer(Path(path))
+    weights = {k: v.float() for k, v in net.state_dict().items() if not k.startswith("reference.")}
+    return {"model": weights, "ema": None, "hq_encoder": None, "disc": None}
 
 
 def train_stage(

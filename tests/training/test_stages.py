@@ -208,10 +208,23 @@ def test_export_round_trip(tmp_path, stage2_ckpt, items):
         assert torch.allclose(net.eval()(x)[0], loaded(x)[0], atol=1e-5)
 
 
+def test_a_model_file_starts_a_stage_with_its_weights(tmp_path, stage2_ckpt, items):
+    """Shipped networks can be trained further: stage III from a .safetensors model starts from its
+    exact (fp32-exported) weights, E_H is its encoder, and a step runs."""
+    model = tmp_path / "m.safetensors"
+    exported = export_model(stage2_ckpt, model, half=False)
+    tr = _trainer(3, tmp_path / "s3", items, init=model, steps=1, checkpoint_every=0)
+    state = exported.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in tr.net.state_dict().items())
+    assert tr.hq_encoder is not None
+    assert all(torch.equal(v, state[f"encoder.{k}"]) for k, v in tr.hq_encoder.state_dict().items())
+    assert np.isfinite(tr.run()[-1]["loss"])
+
+
 def test_cli_lists_configs(capsys):
     assert train_cli(["configs"]) == 0
     names = capsys.readouterr().out.split()
-    assert {"tiny_stage1", "lite_stage1", "lite_stage3"} <= set(names) == set(config_names())
+    assert {"tiny_stage1", "lite_stage1", "lite_stage3", "lite_finetune"} <= set(names) == set(config_names())
     assert train_cli(["2", "--config", "tiny_stage1"]) == 2
     assert train_cli(["train", "2", "--config", "tiny_stage1"]) == 2
     assert train_cli(["4", "--config", "tiny_stage3"]) == 2  # stage 4 is the reference adapter
