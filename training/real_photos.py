@@ -139,15 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, default=Path("out/real"))
     p.add_argument("--w", type=float, default=0.5)
-    p.add_argument("--model", default="auto")
+    p.add_argument("--model", default="auto", help="model name or weights file")
     p.add_argument(
         "--before", default="none", help="the 'before' fidelity model: none (the generative network alone) or a name"
     )
     args = p.parse_args(argv)
     from engine.identity import make_embedder
 
+    from .evaluate import make_restorer
+
     before = None if args.before == "none" else args.before
-    restorers = {"before": Restorer(model=args.model, fidelity=before), "now": Restorer(model=args.model)}
+    # make_restorer: --model may be a weights file as well as a name (a candidate network).
+    restorers = {"before": make_restorer(args.model, fidelity_path=before), "now": make_restorer(args.model)}
     embedder = make_embedder("evaluator")
     by_folder = {}
     for folder in FOLDERS:
