@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from engine.nets.codeformer import CodeFormer
-from engine.nets.codeformer.checkpoint import load_codeformer, save_codeformer
+from engine.nets.codeformer.checkpoint import REFERENCE_PREFIX, load_codeformer, save_codeformer
 
 from . import data as D
 from .configs import TrainConfig, load_config
@@ -262,7 +262,7 @@ def load_init(path: str | os.PathLike[str]) -> dict[str, Any]:
     if Path(path).suffix not in MODEL_FILE_SUFFIXES:
         return load_checkpoint(path)
     net = load_codeformer(Path(path))
-    weights = {k: v.float() for k, v in net.state_dict().items() if not k.startswith("reference.")}
+    weights = {k: v for k, v in net.state_dict().items() if not k.startswith(REFERENCE_PREFIX)}  # _init_from casts
     return {"model": weights, "ema": None, "hq_encoder": None, "disc": None}
 
 
