@@ -22,6 +22,7 @@ from ..faces.detect import FaceDetector, make_detector
 from ..faces.parsing import FaceParser
 from ..faces.paste import face_mask
 from ..models import ModelStore
+from ..models.download import sha256_of
 from ..nets.codeformer import load_codeformer
 from ..nets.fidelity import load_fidelity
 from ..nets.lora import load_adapter, merged
@@ -73,6 +74,7 @@ class Networks:
         self._requested_model = model
         self._requested_fidelity = fidelity
         self._model_name: str | None = None
+        self._model_sha256: str | None = None
         self._face_restorer: FaceNetwork | None = None
         self._torch_restorer: FaceRestorer | None = None
         self._detectors: dict[str, FaceDetector] = {}
@@ -91,6 +93,15 @@ class Networks:
         if self._model_name is None:
             self._model_name = self._resolve_model(self._requested_model)
         return self._model_name
+
+    @property
+    def model_sha256(self) -> str:
+        """sha256 of the restoration model's file: the catalogue's, else hashed once (as
+        ``likeness profile train`` records it in an adapter)."""
+        if self._model_sha256 is None:
+            record = self.store.get(self.model_name)
+            self._model_sha256 = record.sha256 or sha256_of(self.store.path(self.model_name))
+        return self._model_sha256
 
     def _resolve_model(self, name: str) -> str:
         if name != "auto":
@@ -197,6 +208,11 @@ class Networks:
                 raise LikenessError(
                     f"{person}'s adapter was trained for {adapter.model}, not {self.model_name}; "
                     f"train it again with this model (likeness profile train {person!r})"
+                )
+            if adapter.model_sha256 and adapter.model_sha256 != self.model_sha256:
+                raise LikenessError(
+                    f"{person}'s adapter was trained for another version of {self.model_name} "
+                    f"(the model file has changed since); train it again (likeness profile train {person!r})"
                 )
             base = self.torch_restorer
             generative = FaceRestorer(merged(base.net, adapter), self.device, f"{self.model_name}+{person}")

@@ -196,14 +196,15 @@ def test_the_live_preview_names_the_profile_of_a_face_and_ignores_others(people,
     assert np.array_equal(plain, restored)  # no adapter yet: the same network
 
 
-def _with_adapter(store: ProfileStore, name: str, model: str = "likeness-lite") -> None:
+def _with_adapter(store: ProfileStore, name: str, model: str = "likeness-lite", model_sha256: str = "") -> None:
     """Gives profile ``name`` an adapter that visibly changes the network (random LoRA weights)."""
     net = load_codeformer(ModelStore().path("likeness-lite"))
     lora.add_lora(net, rank=4)
     generator = torch.Generator().manual_seed(0)
     state = {k: torch.randn(v.shape, generator=generator) * 0.05 for k, v in lora.adapter_state(net).items()}
     profile = store.get(name)
-    lora.save_adapter(profile.folder / ADAPTER_FILE, state, {"model": model, "rank": 4, "alpha": 4})
+    meta = {"model": model, "rank": 4, "alpha": 4, "model_sha256": model_sha256}
+    lora.save_adapter(profile.folder / ADAPTER_FILE, state, meta)
     record = AdapterRecord(ADAPTER_FILE, model, "", 4, 6, 1, 0.1)
     store.save(replace(profile, adapter=record))
 
@@ -262,4 +263,17 @@ def test_an_adapter_for_another_model_is_not_used_and_says_so(people, tmp_path):
     plain = RestoreOptions(detector="hog", upscale=1)
     result = restorer.restore(RestoreRequest(first[7], None, replace(plain, profile="First")))
     assert any("adapter was trained for codeformer, not likeness-lite" in w for w in result.warnings)
+    assert np.array_equal(result.image, restorer.restore(RestoreRequest(first[7], None, plain)).image)
+
+
+def test_an_adapter_for_an_earlier_file_of_the_same_model_is_not_used_and_says_so(people, tmp_path):
+    """A new likeness-lite (same name, other weights) must not take the old file's adapter."""
+    first, _ = people
+    store = ProfileStore(tmp_path / "profiles")
+    create_profile("First", photos=first[:6], store=store, detector="hog")
+    _with_adapter(store, "First", model_sha256="0" * 64)
+    restorer = Restorer(profile_store=store)
+    plain = RestoreOptions(detector="hog", upscale=1)
+    result = restorer.restore(RestoreRequest(first[7], None, replace(plain, profile="First")))
+    assert any("trained for another version of likeness-lite" in w for w in result.warnings)
     assert np.array_equal(result.image, restorer.restore(RestoreRequest(first[7], None, plain)).image)
