@@ -289,9 +289,11 @@ def train_stage(
     trainer = Trainer(
         cfg, out_dir, items=items, val_items=val_items, resume=resume, init=init, device=device, progress=progress
     )
+    start = trainer.step
     trainer.run(until=until, deadline=deadline)
     done = trainer.step >= cfg.steps or trainer.stopped_early
-    if done and not (Path(out_dir) / "final.json").exists():
+    # A resumed run that trained further rewrites what an earlier budget stop recorded.
+    if done and (trainer.step > start or not (Path(out_dir) / "final.json").exists()):
         res = trainer.validate()
         info = {
             "step": trainer.step,

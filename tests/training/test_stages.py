@@ -15,7 +15,7 @@ from training import data as D
 from training.cli import main as train_cli
 from training.configs import config_names, load_config
 from training.degrade import sample_params
-from training.stages import Trainer, atomic_save, export_model, load_checkpoint, trainable_names
+from training.stages import Trainer, atomic_save, export_model, load_checkpoint, train_stage, trainable_names
 
 
 def _face(seed: int, size: int = 64) -> np.ndarray:
@@ -132,6 +132,24 @@ def test_resume_gives_the_same_losses(tmp_path, items, stage, stage1_ckpt):
     assert strip(full[2:]) == strip(rest)
     logged = [json.loads(ln) for ln in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in logged] == [1, 2, 3, 4]
+
+
+def test_a_stage_resumed_for_more_steps_records_where_it_ended(tmp_path, items):
+    """final.json follows the run that trained last, not the first stop (a budget-stopped run
+    resumed for longer kept saying the first stop's step)."""
+    kw = dict(checkpoint_every=2, disc_start=10**6, ids_weight=0.0)
+    train_stage(load_config("tiny_stage1", steps=2, **kw), tmp_path, items=items, val_items=items[:2], progress=False)
+    assert json.loads((tmp_path / "final.json").read_text())["step"] == 2
+    train_stage(
+        load_config("tiny_stage1", steps=4, **kw),
+        tmp_path,
+        resume=True,
+        items=items,
+        val_items=items[:2],
+        progress=False,
+    )
+    final = json.loads((tmp_path / "final.json").read_text())
+    assert (final["step"], final["planned_steps"]) == (4, 4)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
