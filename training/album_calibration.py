@@ -36,7 +36,7 @@ from engine.references.analyse import verification_embeddings
 
 from .face_import import load_crop, read_index, split_identities
 
-DEFAULT_FACES = Path("/work/cache/faces256")
+DEFAULT_FACES = Path(__file__).resolve().parents[2] / "cache" / "faces256"  # ../cache beside the checkout
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared"
 GRID = tuple(round(float(t), 3) for t in np.arange(0.90, 0.9601, 0.005))
 ALBUMS = 30

@@ -47,7 +47,7 @@ from .eval_scoring import to_eval_size
 log = logging.getLogger(__name__)
 
 JUDGES = ("evaluator", "mobileface", "faceres-pool", "dlib")
-DEFAULT_CACHE = Path("/work/cache/faces256")
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "cache" / "faces256"  # ../cache beside the checkout
 DEFAULT_TEST_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "test_identities.txt"
 TEST_PHOTOS = 3
 

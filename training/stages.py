@@ -17,7 +17,7 @@ grid ``input | output | HQ``.
 Python API (reused by personalisation)::
 
     cfg = load_config("lite_stage1")
-    train_stage(cfg, out_dir="/work/cache/train/stage1")
+    train_stage(cfg, out_dir="../cache/train/stage1")
 """
 
 from __future__ import annotations
