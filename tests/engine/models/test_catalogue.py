@@ -88,3 +88,15 @@ def test_bundled_default_resolves_inside_the_application(tmp_path: Path) -> None
 def test_is_read_only() -> None:
     with pytest.raises(TypeError):
         load_catalogue()["codeformer"] = RECORDS[0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("record", [r for r in RECORDS if r.bundled], ids=lambda r: r.id)
+def test_each_bundled_file_is_the_one_its_record_describes(record: ModelRecord) -> None:
+    """A retrained bundled model must come with its new size and sha256 (the app checks them)."""
+    from engine.models.download import sha256_of
+
+    path = BUNDLED_DIR / record.file
+    if not path.is_file():
+        pytest.skip(f"{record.file} is not bundled in this checkout")
+    assert path.stat().st_size == record.size
+    assert sha256_of(path) == record.sha256
