@@ -34,9 +34,9 @@ from engine.album.scan import scan_album
 from engine.identity import make_embedder
 from engine.references.analyse import verification_embeddings
 
-from .face_import import load_crop, read_index, split_identities
+from .face_import import DEFAULT_FACE_CACHE, load_crop, read_index, split_identities
 
-DEFAULT_FACES = Path(__file__).resolve().parents[2] / "cache" / "faces256"  # ../cache beside the checkout
+DEFAULT_FACES = DEFAULT_FACE_CACHE
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared"
 GRID = tuple(round(float(t), 3) for t in np.arange(0.90, 0.9601, 0.005))
 ALBUMS = 30

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 INDEX_NAME = "index.jsonl"
 #: The held-out identity list of the shared face data (``../shared`` beside the checkout).
 DEFAULT_TEST_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "test_identities.txt"
+#: Where the training tools look for the face cache by default: ../cache/faces256 beside the checkout.
+DEFAULT_FACE_CACHE = Path(__file__).resolve().parents[2] / "cache" / "faces256"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 

@@ -38,9 +38,16 @@ import torch
 from engine.errors import ModelMissingError
 from engine.files import write_bytes
 from engine.identity.embedders import CALIBRATION_FILE, IdentityEmbedder, make_embedder
-from training.face_import import DEFAULT_TEST_LIST, FaceRecord, load_crop, read_index, split_identities
+from training.face_import import (
+    DEFAULT_FACE_CACHE,
+    DEFAULT_TEST_LIST,
+    FaceRecord,
+    load_crop,
+    read_index,
+    split_identities,
+)
 
-DEFAULT_FACES = Path(__file__).resolve().parents[2] / "cache" / "faces256"  # ../cache beside the checkout
+DEFAULT_FACES = DEFAULT_FACE_CACHE
 DOC = Path(__file__).resolve().parents[1] / "docs" / "identity.md"
 NETWORKS = ("dlib", "mobileface", "faceres", "faceres-pool")
 WEIGHTS = (0.5, 1.0, 2.0, 3.0, 4.0)

@@ -525,14 +525,11 @@ def _dlib_center() -> torch.Tensor | None:
 def resolve_model(model: str) -> tuple[str, Path, str]:
     """(name, file, sha256) of the restoration model to adapt; ``auto`` as the engine picks it."""
     from engine.models import ModelStore
-    from engine.models.download import sha256_of
     from engine.runtime.networks import Networks
 
     store = ModelStore()
     name = Networks(model, "cpu", store, "torch", None).model_name
-    path = store.path(name)
-    record = store.get(name)
-    return name, path, record.sha256 or sha256_of(path)
+    return name, store.path(name), store.sha256(name)
 
 
 def train_adapter(

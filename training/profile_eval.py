@@ -43,12 +43,12 @@ from engine.imageio import read_image
 from engine.profiles.store import Profile, ProfileFace, ProfileStore
 
 from .eval_scoring import to_eval_size
+from .face_import import DEFAULT_FACE_CACHE, DEFAULT_TEST_LIST
 
 log = logging.getLogger(__name__)
 
 JUDGES = ("evaluator", "mobileface", "faceres-pool", "dlib")
-DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "cache" / "faces256"  # ../cache beside the checkout
-DEFAULT_TEST_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "test_identities.txt"
+DEFAULT_CACHE = DEFAULT_FACE_CACHE
 TEST_PHOTOS = 3
 
 

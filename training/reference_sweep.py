@@ -36,7 +36,7 @@ from engine.files import write_bytes
 from .degrade import SWEEP
 from .eval_sets import PairedSet, build_sets
 from .evaluate import make_restorer, run_eval
-from .face_import import read_index, split_identities
+from .face_import import DEFAULT_TEST_LIST, read_index, split_identities
 from .reference_eval import reference_method
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ LEVELS = ("mild", *SWEEP)
 BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.01)
 #: Training identities in a calibration sweep (as many as the held-out list has).
 CALIBRATION_IDENTITIES = 55
-DEFAULT_TEST_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "test_identities.txt"
 
 
 def calibration_list(faces: str, held_out: Path, out: Path) -> Path:

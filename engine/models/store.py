@@ -90,6 +90,12 @@ class ModelStore:
             raise ModelMissingError(self._missing_message(record))
         return self._file(record)
 
+    def sha256(self, name: str) -> str:
+        """sha256 of the installed file of ``name``: the catalogue's when it has one, else the file
+        hashed (what an adapter records of the model it was trained for)."""
+        record = self.get(name)
+        return record.sha256 or sha256_of(self.path(name))
+
     def verify(self, name: str) -> Path:
         """Like ``path``, but also hashes the file: for a "check my models" action."""
         path = self.path(name)

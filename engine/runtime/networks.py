@@ -22,7 +22,6 @@ from ..faces.detect import FaceDetector, make_detector
 from ..faces.parsing import FaceParser
 from ..faces.paste import face_mask
 from ..models import ModelStore
-from ..models.download import sha256_of
 from ..nets.codeformer import load_codeformer
 from ..nets.fidelity import load_fidelity
 from ..nets.lora import load_adapter, merged
@@ -96,11 +95,9 @@ class Networks:
 
     @property
     def model_sha256(self) -> str:
-        """sha256 of the restoration model's file: the catalogue's, else hashed once (as
-        ``likeness profile train`` records it in an adapter)."""
+        """sha256 of the restoration model's file (``ModelStore.sha256``), looked up once."""
         if self._model_sha256 is None:
-            record = self.store.get(self.model_name)
-            self._model_sha256 = record.sha256 or sha256_of(self.store.path(self.model_name))
+            self._model_sha256 = self.store.sha256(self.model_name)
         return self._model_sha256
 
     def _resolve_model(self, name: str) -> str:
