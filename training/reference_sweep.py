@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,16 @@ def summarise(report: dict[str, Any], model: str, counts: Sequence[int]) -> dict
     return out
 
 
+def busy_cpu_note(loads: Sequence[float], cores: int | None) -> str | None:
+    """A warning for the report when other work shared the CPU (1-minute load averages seen
+    during the run above the core count): the times per face then measure the machine, not the
+    method."""
+    peak = max(loads, default=0.0)
+    if not cores or peak <= cores:
+        return None
+    return f"the CPU was shared (load average up to {peak:.1f} on {cores} cores): times per face are not comparable"
+
+
 def markdown(summary: dict[str, Any], model: str, counts: Sequence[int], meta: dict[str, Any]) -> str:
     md = [f"# References across the damage sweep ({model})", ""]
     md += [f"- {k}: {v}" for k, v in meta.items()]
@@ -192,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = build_sets(args.faces, Path(args.sets_dir or out / "sets"), test_list=test_list, presets=levels)
     restorer = make_restorer(args.model, backend="torch")
     report: dict[str, Any] = {"presets": {}}
+    loads = [os.getloadavg()[0]]
     for level, root in sets.items():
         pset = PairedSet.open(root, args.limit)
         methods = {
@@ -212,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {level: root}, out / level, fidelity=args.fidelity, backend="torch", limit=args.limit, extra_methods=methods
         )
         report["presets"][level] = json.loads(Path(json_path).read_text())["presets"][level]["methods"]
+        loads.append(os.getloadavg()[0])
         log.info("%s done", level)
     summary = summarise(report, args.model, counts)
     meta = {
@@ -222,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "identities": "training (calibration)" if args.calibration else "held-out",
         "prior max_sharpness": args.prior_sharpness or "default",
     }
+    busy = busy_cpu_note(loads, os.cpu_count())
+    if busy:
+        log.warning("%s", busy)
+        meta["warning"] = busy
     write_bytes(out / "sweep.json", (json.dumps(summary, indent=1) + "\n").encode())
     md_path = out / "sweep.md"
     write_bytes(md_path, markdown(summary, args.model, counts, meta).encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from training.degrade import PRESETS, SWEEP
-from training.reference_sweep import markdown, paired, summarise
+from training.reference_sweep import busy_cpu_note, markdown, paired, summarise
 
 
 def rows(values: dict[str, list[float]]) -> list[dict[str, float | str]]:
@@ -56,3 +56,10 @@ def test_the_sweep_runs_from_moderate_to_beyond_severe():
     assert worst.blur_sigma[0] > severe.blur_sigma[0] and worst.jpeg_quality[1] < severe.jpeg_quality[1]
     lows = [PRESETS[level].downscale[0] for level in SWEEP]
     assert lows == sorted(lows)
+
+
+def test_a_busy_cpu_is_named_in_the_report():
+    assert busy_cpu_note([0.4, 1.9], 2) is None
+    note = busy_cpu_note([0.4, 3.6, 2.2], 2)
+    assert note is not None and "3.6 on 2 cores" in note and "not comparable" in note
+    assert busy_cpu_note([], 2) is None and busy_cpu_note([5.0], None) is None
