@@ -5,15 +5,16 @@
 
 ``training.reference_stage`` trains the adapter (``engine.nets.codeformer.reference``) end to
 end: every step runs the frozen encoder on the LQ face and on the reference, and the decoder
-for the pixel and identity losses. On these 2 CPU cores that is about 10 faces a second, and
+for the pixel and identity losses. On these 2 CPU cores that is about 9 faces a second, and
 7 GPU minutes (95 k faces) of it taught the adapter nothing the held-out faces showed.
 
 The adapter's own objective, the lookup transformer's code cross-entropy, needs none of that at
 every step: with the backbone frozen, the encoder latent of a degraded face, the codes of its
-clean face (E_H) and each reference's pooled latent and identity vector are fixed numbers.
-``cache`` computes them once (degradations as the evaluation makes them: the 512 template face,
-``training.degrade`` presets, then the network's input size), ``train`` then runs only the
-transformer with its cross-attention layers, thousands of faces a second.
+clean face (E_H) and each reference's latent and identity vector are fixed numbers. ``cache``
+computes them once (degradations as the evaluation makes them: the 512 template face,
+``training.degrade`` presets, then the network's input size); ``train`` also computes once the
+tokens entering the first trained cross-attention layer, then runs only the layers after it:
+32 faces a second here for likeness-lite (docs/references.md has what 16 minutes of it gave).
 
 * References: another photo of the same training identity, mirrored at random; the LQ condition
   and each context part dropped with p = 0.1, as eq. 6 needs (``reference_stage.DROP_P``).
@@ -275,7 +276,6 @@ def train_tokens(
     batch: int = 64,
     lr: float = 5e-4,
     frozen_layers: int = 2,
-    bf16: bool = False,
     seed: int = 0,
     val_every: int = 500,
     export: str | Path | None = None,
@@ -312,14 +312,14 @@ def train_tokens(
         _, gt, emb, rlat = batches.inputs(idx, rng)
         keep_lq, keep_id, keep_ref = torch.rand(3, batch, generator=g) >= DROP_P
         adapter.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            null = adapter.null_tokens.unsqueeze(1)
-            for layer in net.ft_layers[:frozen_layers]:
-                null = layer(null, pos)
-            tokens = torch.where(keep_lq.view(1, -1, 1), prefix[idx].transpose(0, 1).float(), null)
-            context = adapter.context(emb, rlat, keep_id=keep_id, keep_ref=keep_ref)
-            logits = tail_logits(net, adapter, tokens, context, frozen_layers)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), gt.flatten())
+        # The null tokens (the dropped LQ condition) are a parameter: they pass the frozen layers here.
+        null = adapter.null_tokens.unsqueeze(1)
+        for layer in net.ft_layers[:frozen_layers]:
+            null = layer(null, pos)
+        tokens = torch.where(keep_lq.view(1, -1, 1), prefix[idx].transpose(0, 1).float(), null)
+        context = adapter.context(emb, rlat, keep_id=keep_id, keep_ref=keep_ref)
+        logits = tail_logits(net, adapter, tokens, context, frozen_layers)
+        loss = F.cross_entropy(logits.flatten(0, 1), gt.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -367,7 +367,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--val-every", type=int, default=500)
     t.add_argument("--frozen-layers", type=int, default=2)
-    t.add_argument("--bf16", action="store_true")
     t.add_argument("--export")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -392,7 +391,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             lr=args.lr,
             val_every=args.val_every,
             frozen_layers=args.frozen_layers,
-            bf16=args.bf16,
             export=args.export,
         )
         print(json.dumps(res["final"], indent=1))
