@@ -24,6 +24,8 @@ of this; the trainer refuses to start if one slips through.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import multiprocessing as mp_context
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ from engine.imageio import read_image
 from .degrade import PRESETS, DegradationConfig, DegradationParams, apply, sample_params
 from .face_import import FaceRecord, load_crop, read_index
 from .imaging import resize_square
+
+log = logging.getLogger(__name__)
 
 #: ``PairSampler.arrays``: HQ, LQ (or None), identities, the drawn params (or None).
 BatchArrays = tuple[np.ndarray, np.ndarray | None, list[str], list[DegradationParams] | None]
@@ -330,6 +334,10 @@ def batch_from_arrays(
 _WORKER_SAMPLER: PairSampler | None = None  # the sampler a worker process builds batches with
 
 
+#: How long a batch may take in a worker before the training process builds it itself.
+WORKER_TIMEOUT_S = 300.0
+
+
 def _worker_init(sampler: PairSampler) -> None:
     global _WORKER_SAMPLER
     _WORKER_SAMPLER = sampler
@@ -360,7 +368,9 @@ class Prefetcher:
         from collections import deque
 
         self.ahead = ahead or 2 * workers
+        self._sampler = sampler
         self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(sampler,))
+        self._broken = False
         self._queue: deque = deque()
         self._next = 0  # the step the queue's tail will submit next
 
@@ -370,12 +380,23 @@ class Prefetcher:
             self._next += 1
 
     def batch(self, step: int) -> Batch:
+        """The step's batch; built here instead when the workers stopped answering (a worker
+        that dies leaves its task unanswered for ever), which gives the same batch, slower."""
+        if self._broken:
+            return batch_from_arrays(*self._sampler.arrays(step))
         if not self._queue or self._queue[0][0] != step:
             self._queue.clear()
             self._next = step
         self._fill()
         _, result = self._queue.popleft()
-        return batch_from_arrays(*result.get())
+        try:
+            return batch_from_arrays(*result.get(timeout=WORKER_TIMEOUT_S))
+        except mp_context.TimeoutError:
+            log.warning("batch workers stopped answering; building batches in the training process")
+            self._broken = True
+            self._queue.clear()
+            self._pool.terminate()
+            return batch_from_arrays(*self._sampler.arrays(step))
 
     def close(self) -> None:
         self._pool.terminate()

@@ -260,6 +260,25 @@ def test_prefetched_batches_equal_the_synchronous_ones(items):
         pre.close()
 
 
+def test_a_worker_that_never_answers_does_not_hang_training(items, monkeypatch):
+    """A dead worker leaves its task unanswered: after the timeout the batch is built in process."""
+    import multiprocessing
+
+    class Silent:
+        def get(self, timeout=None):
+            raise multiprocessing.TimeoutError
+
+    sampler = D.PairSampler(items, 3, 11, D.make_degradation("codeformer", 64))
+    pre = D.Prefetcher(sampler, 1, ahead=2)
+    try:
+        monkeypatch.setattr(pre._pool, "apply_async", lambda *a, **k: Silent())
+        for step in (0, 1):
+            got, want = pre.batch(step), sampler.batch(step)
+            assert torch.equal(got.lq, want.lq) and got.identity == want.identity
+    finally:
+        pre.close()
+
+
 def test_training_with_workers_matches_training_without(tmp_path, items):
     logs = []
     for workers in (0, 2):
