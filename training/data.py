@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp_context
+import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -364,12 +364,11 @@ class Prefetcher:
     """
 
     def __init__(self, sampler: PairSampler, workers: int, ahead: int | None = None) -> None:
-        import multiprocessing as mp
         from collections import deque
 
         self.ahead = ahead or 2 * workers
         self._sampler = sampler
-        self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(sampler,))
+        self._pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(sampler,))
         self._broken = False
         self._queue: deque = deque()
         self._next = 0  # the step the queue's tail will submit next
@@ -391,7 +390,7 @@ class Prefetcher:
         _, result = self._queue.popleft()
         try:
             return batch_from_arrays(*result.get(timeout=WORKER_TIMEOUT_S))
-        except mp_context.TimeoutError:
+        except multiprocessing.TimeoutError:
             log.warning("batch workers stopped answering; building batches in the training process")
             self._broken = True
             self._queue.clear()
